@@ -1,0 +1,156 @@
+//! Command line and environment configuration (`SLUICE_*`), parsed once into
+//! one `Config` passed to `App::build`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "An Open Inference Protocol v2 server (REST + gRPC) for ONNX Runtime and candle models",
+    long_about = "sluice serves versioned models from a model repository over the Open Inference \
+                  Protocol v2 (KServe / Triton compatible): REST on --http-port, gRPC on --grpc-port.\n\n\
+                  Every flag can also be set with the environment variable shown next to it."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a model repository (or one KServe model directory).
+    Serve(Box<Config>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Model repository: one directory per model, each with model.toml and numbered version directories.
+    #[arg(
+        long,
+        env = "SLUICE_MODEL_REPOSITORY",
+        value_name = "DIR",
+        required_unless_present = "model_dir",
+        conflicts_with = "model_dir",
+        help_heading = "Models"
+    )]
+    pub model_repository: Option<PathBuf>,
+
+    /// Serve the single model in this directory (KServe's /mnt/models); needs --model-name.
+    #[arg(
+        long,
+        alias = "model_dir",
+        env = "SLUICE_MODEL_DIR",
+        value_name = "DIR",
+        requires = "model_name",
+        help_heading = "Models"
+    )]
+    pub model_dir: Option<PathBuf>,
+
+    /// Name to serve the --model-dir model under.
+    #[arg(long, alias = "model_name", env = "SLUICE_MODEL_NAME", value_name = "NAME", help_heading = "Models")]
+    pub model_name: Option<String>,
+
+    /// Address to listen on.
+    #[arg(long, env = "SLUICE_HOST", default_value = "0.0.0.0", help_heading = "Network")]
+    pub host: IpAddr,
+
+    /// REST port.
+    #[arg(long, alias = "http_port", env = "SLUICE_HTTP_PORT", default_value_t = 8080, help_heading = "Network")]
+    pub http_port: u16,
+
+    /// gRPC port.
+    #[arg(long, alias = "grpc_port", env = "SLUICE_GRPC_PORT", default_value_t = 8081, help_heading = "Network")]
+    pub grpc_port: u16,
+
+    /// Largest accepted request body (REST) or message (gRPC), in bytes.
+    #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
+    pub max_request_bytes: usize,
+
+    /// Largest accepted number of elements in one input tensor.
+    #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = 1 << 24, help_heading = "Limits")]
+    pub max_tensor_elements: usize,
+
+    /// libonnxruntime.so to load (default: ORT_DYLIB_PATH, then the one `make setup` installed in .venv).
+    #[arg(long, env = "SLUICE_ONNXRUNTIME_LIB", value_name = "PATH", help_heading = "Backends")]
+    pub onnxruntime_lib: Option<PathBuf>,
+
+    /// ONNX Runtime intra-op threads per model instance, unless model.toml's [onnx] says otherwise.
+    #[arg(long, env = "SLUICE_ONNX_INTRA_OP_THREADS", default_value_t = 1, help_heading = "Backends")]
+    pub onnx_intra_op_threads: usize,
+
+    /// Log format: text for people, json for Kubernetes log pipelines.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text", help_heading = "Logging")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. info or sluice=debug.
+    #[arg(long, env = "SLUICE_LOG", default_value = "info", help_heading = "Logging")]
+    pub log_level: String,
+}
+
+impl Config {
+    /// A config serving `repository` on the given ports, for tests and tools.
+    pub fn for_repository(repository: impl Into<PathBuf>) -> Self {
+        Config {
+            model_repository: Some(repository.into()),
+            model_dir: None,
+            model_name: None,
+            host: IpAddr::from([127, 0, 0, 1]),
+            http_port: 0,
+            grpc_port: 0,
+            max_request_bytes: 64 << 20,
+            max_tensor_elements: 1 << 24,
+            onnxruntime_lib: None,
+            onnx_intra_op_threads: 1,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn accepts_kserve_style_flags() {
+        let cli = Cli::try_parse_from([
+            "sluice",
+            "serve",
+            "--model_name",
+            "fraud",
+            "--model_dir",
+            "/mnt/models",
+            "--http_port",
+            "9000",
+            "--grpc_port=9001",
+        ])
+        .expect("parses");
+        let Command::Serve(config) = cli.command;
+        assert_eq!(config.model_name.as_deref(), Some("fraud"));
+        assert_eq!(config.http_port, 9000);
+        assert_eq!(config.grpc_port, 9001);
+    }
+
+    #[test]
+    fn needs_a_repository_or_a_model_dir() {
+        assert!(Cli::try_parse_from(["sluice", "serve"]).is_err());
+        assert!(Cli::try_parse_from(["sluice", "serve", "--model_dir", "/m"]).is_err(), "model_dir needs model_name");
+    }
+}

@@ -1,0 +1,161 @@
+//! One handler per REST route.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sluice_core::request::parse_version;
+use sluice_core::{InferError, ModelInfo};
+
+use super::decode::decode;
+use super::encode::{BinaryChoice, encode};
+use super::error::ApiError;
+use super::{HttpState, INFERENCE_HEADER_CONTENT_LENGTH};
+
+type AppState = State<Arc<HttpState>>;
+
+pub async fn server_metadata(State(state): AppState) -> Json<serde_json::Value> {
+    let info = state.inference.server_info();
+    Json(json!({ "name": info.name, "version": info.version, "extensions": info.extensions }))
+}
+
+pub async fn live(State(state): AppState) -> Response {
+    let live = state.inference.live();
+    let status = if live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "live": live }))).into_response()
+}
+
+pub async fn ready(State(state): AppState) -> Response {
+    let ready = state.inference.ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready }))).into_response()
+}
+
+fn metadata_json(info: ModelInfo) -> Json<serde_json::Value> {
+    let tensors = |specs: &[sluice_core::TensorSpec]| {
+        specs
+            .iter()
+            .map(|s| json!({ "name": s.name, "datatype": s.datatype.as_str(), "shape": s.shape }))
+            .collect::<Vec<_>>()
+    };
+    Json(json!({
+        "name": info.name,
+        "versions": info.versions.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "platform": info.platform,
+        "inputs": tensors(&info.inputs),
+        "outputs": tensors(&info.outputs),
+    }))
+}
+
+pub async fn model_metadata(
+    State(state): AppState,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(metadata_json(state.inference.model_metadata(&model, None)?))
+}
+
+pub async fn model_version_metadata(
+    State(state): AppState,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let version = parse_version(&version)?;
+    Ok(metadata_json(state.inference.model_metadata(&model, version)?))
+}
+
+fn ready_response(state: &HttpState, model: &str, version: Option<u64>) -> Result<Response, ApiError> {
+    let ready = state.inference.model_ready(model, version)?;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Ok((status, Json(json!({ "name": model, "ready": ready }))).into_response())
+}
+
+pub async fn model_ready(State(state): AppState, Path(model): Path<String>) -> Result<Response, ApiError> {
+    ready_response(&state, &model, None)
+}
+
+pub async fn model_version_ready(
+    State(state): AppState,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    ready_response(&state, &model, parse_version(&version)?)
+}
+
+pub async fn infer(
+    State(state): AppState,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    run_infer(&state, model, None, &headers, body).await
+}
+
+pub async fn infer_version(
+    State(state): AppState,
+    Path((model, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let version = parse_version(&version)?;
+    run_infer(&state, model, version, &headers, body).await
+}
+
+async fn run_infer(
+    state: &HttpState,
+    model: String,
+    version: Option<u64>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let header_length = header_length(headers)?;
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING).filter(|v| *v != "identity") {
+        return Err(InferError::invalid(format!(
+            "Content-Encoding {encoding:?} is not supported; send the body uncompressed"
+        ))
+        .into());
+    }
+    let limit = state.max_request_bytes;
+    let too_large = || {
+        InferError::PayloadTooLarge(format!(
+            "the request body exceeds the limit of {limit} bytes (--max-request-bytes)"
+        ))
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large().into());
+    }
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let request = decode(body, header_length, model, version, state.inference_limits())?;
+    let choice = BinaryChoice::new(&request.parameters, &request.outputs);
+    let response = state.inference.infer(request).await?;
+    Ok(encode(&response, &choice))
+}
+
+fn header_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
+    headers
+        .get(INFERENCE_HEADER_CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()).ok_or_else(|| {
+                InferError::invalid(format!("Inference-Header-Content-Length {v:?} is not a byte count"))
+            })
+        })
+        .transpose()
+}
+
+impl HttpState {
+    fn inference_limits(&self) -> usize {
+        self.inference.limits().max_tensor_elements
+    }
+}
+
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError(InferError::NotFound(format!("no such endpoint: {}", uri.path())))
+}
+
+pub async fn wrong_method(method: Method, uri: Uri) -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": format!("{method} is not allowed on {}", uri.path()) })))
+        .into_response()
+}

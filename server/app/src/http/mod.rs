@@ -1,0 +1,61 @@
+//! REST transport (axum): decode, call the core, encode. Nothing else.
+
+mod decode;
+mod encode;
+mod error;
+mod handlers;
+mod json_data;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sluice_core::Inference;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+pub use error::status_of;
+
+/// Header that carries the JSON part's length when binary data follows.
+pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
+
+pub struct HttpState {
+    pub inference: Arc<Inference>,
+    pub max_request_bytes: usize,
+}
+
+pub fn router(inference: Arc<Inference>, max_request_bytes: usize) -> Router {
+    let state = Arc::new(HttpState { inference, max_request_bytes });
+    Router::new()
+        .route("/v2", get(handlers::server_metadata))
+        .route("/v2/health/live", get(handlers::live))
+        .route("/v2/health/ready", get(handlers::ready))
+        .route("/v2/models/{model}", get(handlers::model_metadata))
+        .route("/v2/models/{model}/versions/{version}", get(handlers::model_version_metadata))
+        .route("/v2/models/{model}/ready", get(handlers::model_ready))
+        .route("/v2/models/{model}/versions/{version}/ready", get(handlers::model_version_ready))
+        .route("/v2/models/{model}/infer", post(handlers::infer))
+        .route("/v2/models/{model}/versions/{version}/infer", post(handlers::infer_version))
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::wrong_method)
+        // The infer handlers enforce --max-request-bytes themselves, with a JSON error.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    inference: Arc<Inference>,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Small request/response pairs: do not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(inference, config.max_request_bytes)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,109 @@
+//! The sluice server: configuration, start-up, and the two transports (REST
+//! and gRPC) over one `sluice_core::Inference`.
+
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod logging;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_backend_candle::CandleLoader;
+use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
+use sluice_core::repository::{self, ModelSource};
+use sluice_core::{Inference, Limits, Loaders};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+/// The two sockets the server answers on. Tests bind `127.0.0.1:0`.
+pub struct Listeners {
+    pub http: TcpListener,
+    pub grpc: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let http = SocketAddr::new(config.host, config.http_port);
+        let grpc = SocketAddr::new(config.host, config.grpc_port);
+        Ok(Listeners {
+            http: TcpListener::bind(http).await.with_context(|| format!("cannot listen on {http} (REST)"))?,
+            grpc: TcpListener::bind(grpc).await.with_context(|| format!("cannot listen on {grpc} (gRPC)"))?,
+        })
+    }
+}
+
+/// A built server: models are loading in the background, sockets are bound.
+pub struct App {
+    inference: Arc<Inference>,
+    config: Config,
+    listeners: Listeners,
+}
+
+impl App {
+    /// Reads the repository, starts loading its models and returns at once;
+    /// `ready` turns true when every model has loaded and warmed up.
+    pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Self> {
+        let sources = read_sources(&config)?;
+        let explicit = config.onnxruntime_lib.clone().or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(Into::into));
+        let onnx = OnnxLoader::new(find_onnxruntime(explicit.as_deref()), config.onnx_intra_op_threads);
+        let loaders = Loaders::default().with(Arc::new(onnx)).with(Arc::new(CandleLoader));
+        let limits = Limits { max_tensor_elements: config.max_tensor_elements };
+        let inference = Arc::new(Inference::new(loaders, limits));
+        let loading = inference.clone();
+        tokio::spawn(async move { loading.load_repository(sources).await });
+        Ok(App { inference, config, listeners })
+    }
+
+    pub fn inference(&self) -> &Arc<Inference> {
+        &self.inference
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listeners.http.local_addr()
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listeners.grpc.local_addr()
+    }
+
+    /// Serves REST and gRPC until `shutdown` completes, then drains both.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        tracing::info!(
+            http = %self.listeners.http.local_addr()?,
+            grpc = %self.listeners.grpc.local_addr()?,
+            "sluice listening"
+        );
+        let http = http::serve(self.listeners.http, self.inference.clone(), &self.config, wait(stop_rx.clone()));
+        let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx));
+        let (http, grpc) = tokio::join!(http, grpc);
+        http.context("REST server failed")?;
+        grpc.context("gRPC server failed")?;
+        Ok(())
+    }
+}
+
+fn read_sources(config: &Config) -> anyhow::Result<Vec<ModelSource>> {
+    match (&config.model_dir, &config.model_name, &config.model_repository) {
+        (Some(dir), Some(name), _) => Ok(vec![repository::read_model(name, dir)?]),
+        (_, _, Some(root)) => {
+            let sources = repository::scan(root)?;
+            if sources.is_empty() {
+                tracing::warn!(repository = %root.display(), "the model repository holds no model");
+            }
+            Ok(sources)
+        }
+        _ => anyhow::bail!("give --model-repository DIR, or --model-dir DIR with --model-name NAME"),
+    }
+}

@@ -1,0 +1,37 @@
+//! `sluice serve ...`: parse the configuration, bind, build, serve until
+//! SIGINT/SIGTERM.
+
+use clap::Parser;
+use sluice::config::{Cli, Command};
+use sluice::{App, Listeners};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Command::Serve(config) = Cli::parse().command;
+    sluice::logging::init(config.log_format, &config.log_level)?;
+    let listeners = Listeners::bind(&config).await?;
+    let app = App::build(*config, listeners).await?;
+    app.serve(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,150 @@
+//! candle backend: a multi-layer perceptron described in `model.toml`, with
+//! weights in `model.safetensors` (PyTorch `nn.Linear` layout: `[out, in]`).
+//!
+//! ```toml
+//! backend = "candle"
+//! [[inputs]]
+//! name = "features"
+//! datatype = "FP32"
+//! shape = [-1, 30]
+//! [[outputs]]
+//! name = "probabilities"
+//! datatype = "FP32"
+//! shape = [-1, 2]
+//! [candle]
+//! layers = [
+//!   { weight = "fc1.weight", bias = "fc1.bias", activation = "relu" },
+//!   { weight = "fc2.weight", bias = "fc2.bias", activation = "softmax" },
+//! ]
+//! ```
+
+mod mlp;
+
+use candle_core::{DType, Device as CandleDevice, Tensor as CandleTensor};
+use sluice_core::repository::SAFETENSORS_FILE;
+use sluice_core::{
+    Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, DataType, Device, LoadRequest,
+    ModelMetadata, Tensor,
+};
+
+use mlp::{Mlp, MlpSpec};
+
+/// Loads MLPs described in `model.toml` with candle.
+#[derive(Debug, Default)]
+pub struct CandleLoader;
+
+impl BackendLoader for CandleLoader {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Candle
+    }
+
+    fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        let config = request.config;
+        let spec: MlpSpec = config
+            .candle
+            .clone()
+            .try_into()
+            .map_err(|e| BackendError::new(format!("invalid [candle] section in model.toml: {e}")))?;
+        let ([input], [output]) = (config.inputs.as_slice(), config.outputs.as_slice()) else {
+            return Err(BackendError::new(
+                "a candle MLP needs exactly one [[inputs]] and one [[outputs]] entry in model.toml",
+            ));
+        };
+        let dtype = dtype_of(input.datatype)?;
+        if output.datatype != input.datatype {
+            return Err(BackendError::new(format!(
+                "input is {} but output is {}; a candle MLP computes in one type",
+                input.datatype, output.datatype
+            )));
+        }
+        let device = candle_device(request.device)?;
+        let path = request.dir.join(SAFETENSORS_FILE);
+        let mlp = Mlp::load(&path, &spec, dtype, &device)?;
+        let (in_features, out_features) = mlp.features();
+        if input.shape.last() != Some(&(in_features as i64)) || output.shape.last() != Some(&(out_features as i64)) {
+            return Err(BackendError::new(format!(
+                "{} maps {in_features} features to {out_features}, but model.toml declares input {:?} and output {:?}",
+                path.display(),
+                input.shape,
+                output.shape
+            )));
+        }
+        Ok(Box::new(CandleBackend {
+            mlp,
+            device,
+            dtype,
+            metadata: ModelMetadata {
+                platform: "candle".into(),
+                inputs: vec![input.clone()],
+                outputs: vec![output.clone()],
+            },
+        }))
+    }
+}
+
+fn dtype_of(datatype: DataType) -> Result<DType, BackendError> {
+    match datatype {
+        DataType::Fp32 => Ok(DType::F32),
+        DataType::Fp64 => Ok(DType::F64),
+        DataType::Fp16 => Ok(DType::F16),
+        DataType::Bf16 => Ok(DType::BF16),
+        other => Err(BackendError::new(format!("a candle MLP takes FP32, FP64, FP16 or BF16 input, not {other}"))),
+    }
+}
+
+fn candle_device(device: Device) -> Result<CandleDevice, BackendError> {
+    match device {
+        Device::Cpu => Ok(CandleDevice::Cpu),
+        #[cfg(feature = "candle-cuda")]
+        Device::Cuda(n) => {
+            CandleDevice::new_cuda(n).map_err(|e| BackendError::new(format!("cannot open CUDA device {n}: {e}")))
+        }
+        #[cfg(not(feature = "candle-cuda"))]
+        Device::Cuda(_) => {
+            Err(BackendError::new(format!("device {device} needs a build with `--features candle-cuda`")))
+        }
+    }
+}
+
+struct CandleBackend {
+    mlp: Mlp,
+    device: CandleDevice,
+    dtype: DType,
+    metadata: ModelMetadata,
+}
+
+impl CandleBackend {
+    fn run(&self, input: &Tensor) -> candle_core::Result<Vec<u8>> {
+        let x = CandleTensor::from_raw_buffer(&input.data, self.dtype, &input.shape, &self.device)?;
+        let y = self.mlp.forward(&x)?.flatten_all()?;
+        Ok(match self.dtype {
+            DType::F64 => y.to_vec1::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::F16 => y.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::BF16 => y.to_vec1::<half::bf16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            _ => y.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        })
+    }
+}
+
+impl Backend for CandleBackend {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn warmup(&mut self) -> Result<(), BackendError> {
+        let batch = sluice_core::backend::warmup_batch(&self.metadata);
+        self.infer(batch).map(|_| ())
+    }
+
+    fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
+        let input = batch.inputs.first().ok_or_else(|| BackendError::new("no input tensor in the batch"))?;
+        let data = self.run(input).map_err(|e| BackendError::new(format!("candle failed: {e}")))?;
+        let (_, out_features) = self.mlp.features();
+        let mut shape = input.shape.clone();
+        if let Some(last) = shape.last_mut() {
+            *last = out_features;
+        }
+        let output = &self.metadata.outputs[0];
+        Ok(BatchOutput { outputs: vec![Tensor::new(output.name.clone(), output.datatype, shape, data.into())] })
+    }
+}

@@ -1,0 +1,168 @@
+//! ONNX Runtime backend. The runtime library is loaded at run time
+//! (`load-dynamic`), so the binary builds and starts without it; ONNX models
+//! then fail to load with a message saying how to install it.
+
+mod convert;
+mod locate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use sluice_core::repository::ONNX_FILE;
+use sluice_core::{
+    Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata,
+};
+
+pub use locate::find_onnxruntime;
+
+/// ONNX Runtime tuning from the `[onnx]` section of `model.toml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnnxOptions {
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+}
+
+/// Creates ONNX Runtime sessions from `model.onnx` files.
+pub struct OnnxLoader {
+    runtime: Result<Environment, String>,
+    default_intra_op_threads: usize,
+}
+
+impl OnnxLoader {
+    /// Loads the runtime library from `library` (or reports why it cannot).
+    /// Only one runtime can be loaded per process.
+    pub fn new(library: Option<PathBuf>, default_intra_op_threads: usize) -> Self {
+        let runtime = match library {
+            None => Err(missing_runtime_help(None)),
+            Some(path) => init_runtime(&path),
+        };
+        if let Err(why) = &runtime {
+            tracing::warn!("ONNX models cannot load: {why}");
+        }
+        OnnxLoader { runtime, default_intra_op_threads }
+    }
+
+    /// Whether the runtime library loaded.
+    pub fn is_available(&self) -> bool {
+        self.runtime.is_ok()
+    }
+}
+
+fn init_runtime(path: &Path) -> Result<Environment, String> {
+    let builder = ort::init_from(path).map_err(|e| missing_runtime_help(Some((path, e.to_string()))))?;
+    let environment = builder
+        .with_name("sluice")
+        .build()
+        .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))?;
+    tracing::info!(library = %path.display(), "ONNX Runtime loaded");
+    Ok(environment)
+}
+
+fn missing_runtime_help(failure: Option<(&Path, String)>) -> String {
+    let what = match failure {
+        Some((path, why)) => format!("cannot load the ONNX Runtime library {}: {why}", path.display()),
+        None => "the ONNX Runtime library (libonnxruntime.so) was not found".to_owned(),
+    };
+    format!(
+        "{what}. Run `make setup` (installs onnxruntime 1.31 into .venv), or point --onnxruntime-lib / ORT_DYLIB_PATH at libonnxruntime.so"
+    )
+}
+
+impl BackendLoader for OnnxLoader {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Onnx
+    }
+
+    fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        let environment = self.runtime.as_ref().map_err(|e| BackendError::new(e.clone()))?;
+        let options: OnnxOptions = request
+            .config
+            .onnx
+            .clone()
+            .try_into()
+            .map_err(|e| BackendError::new(format!("invalid [onnx] section in model.toml: {e}")))?;
+        let path = request.dir.join(ONNX_FILE);
+        let fail = |e: &dyn std::fmt::Display| BackendError::new(format!("cannot load {}: {e}", path.display()));
+        let mut builder = Session::builder(environment)
+            .map_err(|e| fail(&e))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(options.intra_op_threads.unwrap_or(self.default_intra_op_threads))
+            .map_err(|e| fail(&e))?
+            .with_inter_threads(options.inter_op_threads.unwrap_or(1))
+            .map_err(|e| fail(&e))?;
+        builder = with_device(builder, request.device)?;
+        let session = builder.commit_from_file(&path).map_err(|e| fail(&e))?;
+        let metadata = convert::session_metadata(&session, request.config).map_err(|e| fail(&e))?;
+        Ok(Box::new(OnnxBackend { session, metadata: Arc::new(metadata) }))
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn with_device(
+    builder: ort::session::builder::SessionBuilder,
+    device: Device,
+) -> Result<ort::session::builder::SessionBuilder, BackendError> {
+    match device {
+        Device::Cpu => Ok(builder),
+        Device::Cuda(ordinal) => {
+            let id = i32::try_from(ordinal).map_err(|_| BackendError::new(format!("bad CUDA ordinal {ordinal}")))?;
+            builder
+                .with_execution_providers([ort::ep::CUDA::default().with_device_id(id).build().error_on_failure()])
+                .map_err(|e| BackendError::new(format!("cannot use CUDA device {ordinal}: {e}")))
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_device(
+    builder: ort::session::builder::SessionBuilder,
+    device: Device,
+) -> Result<ort::session::builder::SessionBuilder, BackendError> {
+    match device {
+        Device::Cpu => Ok(builder),
+        Device::Cuda(_) => Err(BackendError::new(format!("device {device} needs a build with `--features cuda`"))),
+    }
+}
+
+/// One ONNX Runtime session, owned by one instance thread.
+struct OnnxBackend {
+    session: Session,
+    metadata: Arc<ModelMetadata>,
+}
+
+impl Backend for OnnxBackend {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn warmup(&mut self) -> Result<(), BackendError> {
+        let batch = sluice_core::backend::warmup_batch(&self.metadata);
+        self.infer(batch).map(|_| ())
+    }
+
+    fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
+        let inputs = batch
+            .inputs
+            .iter()
+            .map(|t| convert::to_value(t).map(|v| (t.name.as_str(), v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = self.session.run(inputs).map_err(|e| BackendError::new(format!("ONNX Runtime failed: {e}")))?;
+        let outputs = self
+            .metadata
+            .outputs
+            .iter()
+            .map(|spec| {
+                let value = outputs
+                    .get(&spec.name)
+                    .ok_or_else(|| BackendError::new(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
+                convert::from_value(&spec.name, spec.datatype, &value)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BatchOutput { outputs })
+    }
+}

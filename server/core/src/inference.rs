@@ -1,0 +1,231 @@
+//! The facade both transports call: health, metadata, inference, loading.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::backend::TensorSpec;
+use crate::error::InferError;
+use crate::model::{Loaders, ModelHandle, load_instances, start_handle};
+use crate::repository::ModelSource;
+use crate::request::{InferRequest, InferResponse};
+use crate::validate::{Limits, check_inputs, select_outputs};
+
+/// Where a configured model stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+#[derive(Clone)]
+struct ModelEntry {
+    state: ModelState,
+    versions: BTreeMap<u64, Arc<ModelHandle>>,
+}
+
+type ModelTable = HashMap<String, ModelEntry>;
+
+/// Model metadata as the protocol reports it.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub versions: Vec<u64>,
+    pub platform: String,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// Server metadata as the protocol reports it.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub extensions: &'static [&'static str],
+}
+
+pub const SERVER_INFO: ServerInfo =
+    ServerInfo { name: "sluice", version: env!("CARGO_PKG_VERSION"), extensions: &["binary_tensor_data"] };
+
+pub struct Inference {
+    table: ArcSwap<ModelTable>,
+    loaders: Loaders,
+    limits: Limits,
+    startup_done: AtomicBool,
+}
+
+impl Inference {
+    pub fn new(loaders: Loaders, limits: Limits) -> Self {
+        Inference {
+            table: ArcSwap::from_pointee(ModelTable::new()),
+            loaders,
+            limits,
+            startup_done: AtomicBool::new(false),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn server_info(&self) -> &'static ServerInfo {
+        &SERVER_INFO
+    }
+
+    /// The process is up; independent of models.
+    pub fn live(&self) -> bool {
+        true
+    }
+
+    /// Every configured model has loaded and warmed up.
+    pub fn ready(&self) -> bool {
+        self.startup_done.load(Ordering::Acquire)
+            && self.table.load().values().all(|e| e.state == ModelState::Ready && !e.versions.is_empty())
+    }
+
+    pub fn model_state(&self, name: &str) -> Option<ModelState> {
+        self.table.load().get(name).map(|e| e.state.clone())
+    }
+
+    /// Whether the model (or that version of it) is loaded and warmed up.
+    pub fn model_ready(&self, name: &str, version: Option<u64>) -> Result<bool, InferError> {
+        let table = self.table.load();
+        let entry = table.get(name).ok_or_else(|| unknown_model(name, &table))?;
+        Ok(match version {
+            Some(v) => entry.versions.contains_key(&v),
+            None => !entry.versions.is_empty(),
+        })
+    }
+
+    pub fn model_metadata(&self, name: &str, version: Option<u64>) -> Result<ModelInfo, InferError> {
+        let handle = self.resolve(name, version)?;
+        let versions = match version {
+            Some(v) => vec![v],
+            None => self.table.load().get(name).map(|e| e.versions.keys().copied().collect()).unwrap_or_default(),
+        };
+        Ok(ModelInfo {
+            name: handle.name.clone(),
+            versions,
+            platform: handle.metadata.platform.clone(),
+            inputs: handle.metadata.inputs.clone(),
+            outputs: handle.metadata.outputs.clone(),
+        })
+    }
+
+    /// The model version a request addresses: the one named, else the newest.
+    fn resolve(&self, name: &str, version: Option<u64>) -> Result<Arc<ModelHandle>, InferError> {
+        let table = self.table.load();
+        let entry = table.get(name).ok_or_else(|| unknown_model(name, &table))?;
+        let found = match version {
+            Some(v) => entry.versions.get(&v),
+            None => entry.versions.values().next_back(),
+        };
+        if let Some(handle) = found {
+            return Ok(handle.clone());
+        }
+        let loaded: Vec<String> = entry.versions.keys().map(u64::to_string).collect();
+        Err(match (version, &entry.state) {
+            (Some(v), _) if !loaded.is_empty() => {
+                InferError::NotFound(format!("model '{name}' has no version {v} (loaded: {})", loaded.join(", ")))
+            }
+            (_, ModelState::Loading) => InferError::Unavailable(format!("model '{name}' is still loading")),
+            (_, ModelState::Failed(why)) => InferError::Unavailable(format!("model '{name}' failed to load: {why}")),
+            (Some(v), ModelState::Ready) => InferError::NotFound(format!("model '{name}' has no version {v}")),
+            (None, ModelState::Ready) => InferError::Unavailable(format!("model '{name}' has no loaded version")),
+        })
+    }
+
+    pub async fn infer(&self, request: InferRequest) -> Result<InferResponse, InferError> {
+        let handle = self.resolve(&request.model_name, request.model_version)?;
+        let wanted = select_outputs(&handle.name, &handle.metadata, &request.outputs)?;
+        let checked =
+            check_inputs(&handle.name, &handle.metadata, handle.config.max_batch_size, request.inputs, self.limits)?;
+        let outputs = handle.scheduler.submit(checked.inputs, checked.rows).await?;
+        let outputs =
+            if wanted.len() == outputs.len() && wanted.iter().enumerate().all(|(i, &w)| i == w) {
+                outputs
+            } else {
+                wanted.iter().map(|&i| outputs.get(i).cloned()).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                    InferError::Backend("the model returned fewer outputs than its metadata lists".into())
+                })?
+            };
+        Ok(InferResponse { model_name: handle.name.clone(), model_version: handle.version, id: request.id, outputs })
+    }
+
+    /// Loads every selected version of every model; models load one after
+    /// another, and a failure marks only that model failed.
+    pub async fn load_repository(&self, sources: Vec<ModelSource>) {
+        self.table.rcu(|table| {
+            let mut table = (**table).clone();
+            for source in &sources {
+                table
+                    .entry(source.name.clone())
+                    .or_insert(ModelEntry { state: ModelState::Loading, versions: BTreeMap::new() });
+            }
+            table
+        });
+        for source in sources {
+            let state = match self.load_model(&source).await {
+                Ok(()) => ModelState::Ready,
+                Err(why) => {
+                    tracing::error!(model = %source.name, error = %why, "model failed to load");
+                    ModelState::Failed(why)
+                }
+            };
+            self.update(&source.name, |entry| entry.state = state.clone());
+        }
+        self.startup_done.store(true, Ordering::Release);
+    }
+
+    async fn load_model(&self, source: &ModelSource) -> Result<(), String> {
+        let selected = source.selected_versions();
+        if selected.is_empty() {
+            return Err("the version policy selects no available version".into());
+        }
+        for version in selected {
+            let Some(dir) = source.versions.get(&version).cloned() else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let (loaders, name, config) = (self.loaders.clone(), source.name.clone(), source.config.clone());
+            let (metadata, instances) =
+                tokio::task::spawn_blocking(move || load_instances(&loaders, &name, version, &dir, &config))
+                    .await
+                    .map_err(|e| format!("loader thread failed: {e}"))?
+                    .map_err(|e| format!("version {version}: {e}"))?;
+            let handle = start_handle(&source.name, version, source.config.clone(), metadata, instances)?;
+            tracing::info!(
+                model = %source.name,
+                version,
+                backend = %handle.backend(),
+                device = %handle.device(),
+                ms = started.elapsed().as_millis() as u64,
+                "model version ready"
+            );
+            let handle = Arc::new(handle);
+            self.update(&source.name, |entry| {
+                entry.versions.insert(version, handle.clone());
+            });
+        }
+        Ok(())
+    }
+
+    fn update(&self, name: &str, change: impl Fn(&mut ModelEntry)) {
+        self.table.rcu(|table| {
+            let mut table = (**table).clone();
+            if let Some(entry) = table.get_mut(name) {
+                change(entry);
+            }
+            table
+        });
+    }
+}
+
+fn unknown_model(name: &str, table: &ModelTable) -> InferError {
+    let mut known: Vec<&str> = table.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    InferError::NotFound(format!("unknown model '{name}' (serving: {})", known.join(", ")))
+}

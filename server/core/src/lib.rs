@@ -1,0 +1,30 @@
+//! sluice-core: tensors, the `Backend` contract, the model repository, the
+//! dynamic batching scheduler and the `Inference` facade.
+//!
+//! No transport (axum, tonic) and no runtime (ort, candle) lives here: the app
+//! wires those in, so the core can be tested and benchmarked on its own.
+
+pub mod backend;
+pub mod datatype;
+pub mod elements;
+pub mod error;
+pub mod inference;
+pub mod model;
+pub mod model_config;
+pub mod repository;
+pub mod request;
+pub mod scheduler;
+pub mod tensor;
+pub mod validate;
+
+pub use backend::{
+    Backend, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata, TensorSpec,
+};
+pub use datatype::DataType;
+pub use error::{BackendError, InferError};
+pub use inference::{Inference, ModelInfo, ModelState, ServerInfo};
+pub use model::Loaders;
+pub use model_config::ModelConfig;
+pub use request::{InferRequest, InferResponse, ParamValue, Parameters, RequestedOutput};
+pub use tensor::Tensor;
+pub use validate::Limits;

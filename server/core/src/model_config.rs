@@ -1,0 +1,213 @@
+//! `model.toml`: how one model of the repository is served.
+//!
+//! ```toml
+//! backend = "onnx"            # or "candle"
+//! max_batch_size = 64         # 0 turns batching off
+//! version_policy = { latest = 1 }   # or "all", or { specific = [1, 3] }
+//!
+//! [batching]
+//! max_queue_delay_us = 100
+//! max_queue_size = 1024
+//!
+//! [instances]
+//! count = 1
+//! device = "cpu"              # or "cuda:0"
+//!
+//! [[inputs]]                  # optional for ONNX (read from the file)
+//! name = "features"
+//! datatype = "FP32"
+//! shape = [-1, 30]            # full shape; -1 = dynamic, first dim = batch
+//! ```
+//! Backend-specific sections (`[onnx]`, `[candle]`) are passed through to the
+//! backend, which parses them into its own types.
+
+use std::path::Path;
+
+use crate::backend::{BackendKind, Device, TensorSpec};
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub backend: BackendKind,
+    #[serde(default)]
+    pub max_batch_size: usize,
+    #[serde(default)]
+    pub version_policy: VersionPolicy,
+    #[serde(default)]
+    pub batching: BatchingConfig,
+    #[serde(default)]
+    pub instances: InstancesConfig,
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+    #[serde(default)]
+    pub outputs: Vec<TensorSpec>,
+    #[serde(default)]
+    pub onnx: toml::Table,
+    #[serde(default)]
+    pub candle: toml::Table,
+}
+
+/// Which versions of a model are served (Triton's meanings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionPolicy {
+    /// The N highest versions.
+    Latest(usize),
+    /// Every version present.
+    All,
+    /// Exactly these versions (those present).
+    Specific(Vec<u64>),
+}
+
+impl Default for VersionPolicy {
+    fn default() -> Self {
+        VersionPolicy::Latest(1)
+    }
+}
+
+impl VersionPolicy {
+    /// Picks the versions to serve from those available, highest first.
+    pub fn select(&self, available: &[u64]) -> Vec<u64> {
+        let mut sorted = available.to_vec();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        match self {
+            VersionPolicy::Latest(n) => sorted.into_iter().take(*n).collect(),
+            VersionPolicy::All => sorted,
+            VersionPolicy::Specific(wanted) => sorted.into_iter().filter(|v| wanted.contains(v)).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchingConfig {
+    /// How long the oldest queued request may wait for others to join it.
+    pub max_queue_delay_us: u64,
+    /// Requests waiting beyond this are refused at once (429).
+    pub max_queue_size: usize,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        BatchingConfig { max_queue_delay_us: 0, max_queue_size: 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstancesConfig {
+    pub count: usize,
+    pub device: Device,
+}
+
+impl Default for InstancesConfig {
+    fn default() -> Self {
+        InstancesConfig { count: 1, device: Device::Cpu }
+    }
+}
+
+/// `model.toml` could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ModelConfig {
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let config: ModelConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+        config.check().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Self::from_toml(&text, &shown)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.instances.count == 0 {
+            return Err("instances.count must be at least 1".into());
+        }
+        if self.batching.max_queue_size == 0 {
+            return Err("batching.max_queue_size must be at least 1".into());
+        }
+        if let VersionPolicy::Latest(0) = self.version_policy {
+            return Err("version_policy latest must be at least 1".into());
+        }
+        if self.max_batch_size > 0 {
+            for spec in self.inputs.iter().chain(&self.outputs) {
+                if spec.shape.first().is_none_or(|&d| d != -1) {
+                    return Err(format!(
+                        "max_batch_size > 0 needs a dynamic first (batch) dimension, but '{}' has shape {:?}",
+                        spec.name, spec.shape
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config() {
+        let config = ModelConfig::from_toml(
+            r#"
+            backend = "onnx"
+            max_batch_size = 8
+            version_policy = { specific = [1, 3] }
+            [batching]
+            max_queue_delay_us = 50
+            [instances]
+            count = 2
+            device = "cuda:1"
+            [[inputs]]
+            name = "x"
+            datatype = "FP32"
+            shape = [-1, 4]
+            [onnx]
+            intra_op_threads = 2
+            "#,
+            "model.toml",
+        )
+        .expect("valid");
+        assert_eq!(config.backend, BackendKind::Onnx);
+        assert_eq!(config.version_policy, VersionPolicy::Specific(vec![1, 3]));
+        assert_eq!(config.instances.device, Device::Cuda(1));
+        assert_eq!(config.batching.max_queue_size, 1024);
+        assert!(config.onnx.contains_key("intra_op_threads"));
+    }
+
+    #[test]
+    fn version_policies_select_like_triton() {
+        let available = [1, 3, 2];
+        assert_eq!(VersionPolicy::default().select(&available), vec![3]);
+        assert_eq!(VersionPolicy::Latest(2).select(&available), vec![3, 2]);
+        assert_eq!(VersionPolicy::All.select(&available), vec![3, 2, 1]);
+        assert_eq!(VersionPolicy::Specific(vec![1, 7]).select(&available), vec![1]);
+        let all: ModelConfig =
+            ModelConfig::from_toml("backend = \"candle\"\nversion_policy = \"all\"", "m").expect("valid");
+        assert_eq!(all.version_policy, VersionPolicy::All);
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_the_reason() {
+        let err = ModelConfig::from_toml("backend = \"tensorflow\"", "m.toml").expect_err("bad backend");
+        assert!(err.to_string().contains("m.toml"), "{err}");
+        let err = ModelConfig::from_toml(
+            "backend = \"onnx\"\nmax_batch_size = 4\n[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [4]",
+            "m.toml",
+        )
+        .expect_err("static batch dim");
+        assert!(err.to_string().contains("dynamic first"), "{err}");
+    }
+}

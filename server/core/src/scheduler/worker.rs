@@ -1,0 +1,108 @@
+//! A model instance thread: runs batches on its own backend and answers each
+//! request with exactly its rows.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::backend::{Backend, Batch};
+use crate::error::InferError;
+use crate::scheduler::state::Pending;
+use crate::tensor::Tensor;
+
+/// A batch handed to a worker.
+pub struct Job {
+    pub requests: Vec<Pending>,
+    /// Whether inputs carry a batch dimension to stack and split along.
+    pub batched: bool,
+}
+
+/// Runs until the job channel closes (the model version is being unloaded and
+/// its queue has drained); dropping `backend` then frees the model.
+pub fn run(mut backend: Box<dyn Backend>, index: usize, jobs: mpsc::Receiver<Job>, idle: UnboundedSender<usize>) {
+    if idle.send(index).is_err() {
+        return;
+    }
+    while let Ok(job) = jobs.recv() {
+        run_job(backend.as_mut(), job);
+        if idle.send(index).is_err() {
+            break;
+        }
+    }
+}
+
+fn run_job(backend: &mut dyn Backend, job: Job) {
+    let mut requests = job.requests;
+    // A client may have left while the batch waited for this thread.
+    requests.retain(|p| !p.abandoned());
+    if requests.is_empty() {
+        return;
+    }
+    let row_counts: Vec<usize> = requests.iter().map(|p| p.rows).collect();
+    let batch = assemble(&mut requests);
+    let result = catch_unwind(AssertUnwindSafe(|| backend.infer(batch)));
+    let outputs = match result {
+        Ok(Ok(out)) => out.outputs,
+        Ok(Err(e)) => return fail(requests, InferError::Backend(e.0)),
+        Err(_) => return fail(requests, InferError::Backend("the model panicked while running this batch".into())),
+    };
+    if requests.len() == 1 || !job.batched {
+        if let Some(p) = requests.pop() {
+            let _ = p.reply.send(Ok(outputs));
+        }
+        return;
+    }
+    match split(&outputs, &row_counts) {
+        Ok(per_request) => {
+            for (p, outs) in requests.into_iter().zip(per_request) {
+                let _ = p.reply.send(Ok(outs));
+            }
+        }
+        Err(e) => fail(requests, e),
+    }
+}
+
+/// Stacks each input of all requests along the batch dimension; a single
+/// request's tensors are moved without copying.
+fn assemble(requests: &mut [Pending]) -> Batch {
+    if let [only] = requests {
+        return Batch { inputs: std::mem::take(&mut only.inputs) };
+    }
+    let inputs_per_request = requests.first().map_or(0, |p| p.inputs.len());
+    let inputs = (0..inputs_per_request)
+        .filter_map(|i| {
+            let parts: Vec<&Tensor> = requests.iter().map(|p| &p.inputs[i]).collect();
+            Tensor::concat_rows(&parts)
+        })
+        .collect();
+    Batch { inputs }
+}
+
+/// Output i of request j is rows `[sum(rows[..j]), sum(rows[..=j]))` of output i.
+fn split(outputs: &[Tensor], row_counts: &[usize]) -> Result<Vec<Vec<Tensor>>, InferError> {
+    let total: usize = row_counts.iter().sum();
+    let mut per_request: Vec<Vec<Tensor>> = row_counts.iter().map(|_| Vec::with_capacity(outputs.len())).collect();
+    for output in outputs {
+        if output.rows() != total {
+            return Err(InferError::Backend(format!(
+                "output '{}' has {} rows for a batch of {total}; the model does not keep the batch dimension",
+                output.name,
+                output.rows()
+            )));
+        }
+        let pieces =
+            output.split_rows(row_counts).map_err(|e| InferError::Backend(format!("output '{}': {e}", output.name)))?;
+        for (dest, piece) in per_request.iter_mut().zip(pieces) {
+            dest.push(piece);
+        }
+    }
+    Ok(per_request)
+}
+
+fn fail(requests: Vec<Pending>, error: InferError) {
+    tracing::warn!(%error, requests = requests.len(), "batch failed");
+    for p in requests {
+        let _ = p.reply.send(Err(error.clone()));
+    }
+}
