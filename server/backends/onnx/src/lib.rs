@@ -6,7 +6,7 @@ mod convert;
 mod locate;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -36,10 +36,15 @@ impl OnnxLoader {
     /// Loads the runtime library from `library` (or reports why it cannot).
     /// Only one runtime can be loaded per process.
     pub fn new(library: Option<PathBuf>, default_intra_op_threads: usize) -> Self {
-        let runtime = match library {
-            None => Err(missing_runtime_help(None)),
-            Some(path) => init_runtime(&path),
-        };
+        // ONNX Runtime allows one library and one environment per process;
+        // every loader after the first shares them.
+        static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
+        let runtime = RUNTIME
+            .get_or_init(|| match library {
+                None => Err(missing_runtime_help(None)),
+                Some(path) => init_runtime(&path),
+            })
+            .clone();
         if let Err(why) = &runtime {
             tracing::warn!("ONNX models cannot load: {why}");
         }

@@ -1,0 +1,219 @@
+//! Shared by the integration tests: start the real app in-process on port 0,
+//! and talk to it over REST (reqwest) and gRPC (the generated tonic client).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice::{App, Config, Listeners};
+use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+pub fn models_dir() -> PathBuf {
+    repo_root().join("models")
+}
+
+pub fn testdata_repository() -> PathBuf {
+    repo_root().join("testdata/repository")
+}
+
+pub struct Server {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Server {
+    /// Builds and serves the app with `config` (ports are replaced by 0).
+    pub async fn start(config: Config) -> Server {
+        let listeners = Listeners {
+            http: TcpListener::bind("127.0.0.1:0").await.expect("bind http"),
+            grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind grpc"),
+        };
+        let app = App::build(config, listeners).await.expect("app builds");
+        let (http, grpc) = (app.http_addr().expect("addr"), app.grpc_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.serve(async {
+            let _ = stopped.await;
+        }));
+        Server { http, grpc, client: reqwest::Client::new(), stop: Some(stop) }
+    }
+
+    /// Starts and waits until the server reports ready.
+    pub async fn ready(config: Config) -> Server {
+        let server = Server::start(config).await;
+        server.wait_until(|ready| ready).await;
+        server
+    }
+
+    /// Waits (up to 30 s) until `/v2/health/ready` satisfies `want`.
+    pub async fn wait_until(&self, want: impl Fn(bool) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, _) = self.get("/v2/health/ready").await;
+            if want(status == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server never reached the wanted readiness");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every model has finished loading (ready or failed).
+    pub async fn wait_loaded(&self, models: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut settled = true;
+            for m in models {
+                let (status, _) = self.get(&format!("/v2/models/{m}")).await;
+                // 200 = loaded; 503 with "failed" = gave up; 503 "loading" = not yet.
+                if status == 503 {
+                    let (_, body) = self.get(&format!("/v2/models/{m}")).await;
+                    settled &= body["error"].as_str().is_some_and(|e| e.contains("failed"));
+                }
+            }
+            if settled {
+                return;
+            }
+            assert!(Instant::now() < deadline, "models never settled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, serde_json::to_vec(body).expect("json"), None).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, header_length: Option<usize>) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(n) = header_length {
+            request = request.header("Inference-Header-Content-Length", n.to_string());
+        }
+        let response = request.send().await.expect("POST");
+        let status = response.status().as_u16();
+        let text = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn grpc(&self) -> GrpcInferenceServiceClient<Channel> {
+        GrpcInferenceServiceClient::connect(format!("http://{}", self.grpc))
+            .await
+            .expect("gRPC connects")
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+}
+
+pub fn repository_config(repository: impl Into<PathBuf>) -> Config {
+    Config::for_repository(repository)
+}
+
+/// Deterministic pseudo-random features in [-2, 2).
+pub fn features(rows: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..rows * 30)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+pub fn fp32_input(name: &str, rows: usize, values: &[f32]) -> Value {
+    json!({ "name": name, "shape": [rows, values.len() / rows.max(1)], "datatype": "FP32", "data": values })
+}
+
+pub fn f32s(value: &Value) -> Vec<f32> {
+    value.as_array().expect("array").iter().map(|v| v.as_f64().expect("number") as f32).collect()
+}
+
+pub fn le_f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Runs Python's onnxruntime on the same model file and inputs: the ground
+/// truth sluice's ONNX outputs must equal bit for bit.
+pub fn onnxruntime_reference(model: &Path, input: &str, rows: usize, values: &[f32]) -> Vec<f32> {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `make setup`", python.display());
+    let script = r#"
+import json, sys
+import numpy as np
+import onnxruntime as ort
+req = json.load(sys.stdin)
+x = np.asarray(req["values"], dtype=np.float32).reshape(req["rows"], -1)
+out = ort.InferenceSession(req["model"], providers=["CPUExecutionProvider"]).run(None, {req["input"]: x})[0]
+print(json.dumps(out.astype(np.float32).ravel().tolist()))
+"#;
+    let request = json!({ "model": model, "input": input, "rows": rows, "values": values });
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(request.to_string().as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("python runs");
+    assert!(output.status.success(), "onnxruntime reference failed");
+    let values: Vec<f64> = serde_json::from_slice(&output.stdout).expect("json");
+    values.into_iter().map(|v| v as f32).collect()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sluice-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}

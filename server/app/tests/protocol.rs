@@ -1,0 +1,483 @@
+//! The v2 protocol end to end, every case over REST and over gRPC, against the
+//! bundled models and the all-types test model.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use serde_json::{Value, json};
+use sluice_proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
+use sluice_proto::*;
+
+async fn rest_json(server: &Server, model: &str, version: Option<u64>, rows: usize, x: &[f32]) -> (String, Vec<f32>) {
+    let path = match version {
+        Some(v) => format!("/v2/models/{model}/versions/{v}/infer"),
+        None => format!("/v2/models/{model}/infer"),
+    };
+    let (status, body) = server.post_json(&path, &json!({ "inputs": [fp32_input("features", rows, x)] })).await;
+    assert_eq!(status, 200, "{body}");
+    let out = &body["outputs"][0];
+    assert_eq!(out["name"], "probabilities");
+    assert_eq!(out["shape"], json!([rows, 2]));
+    (body["model_version"].as_str().expect("version").to_owned(), f32s(&out["data"]))
+}
+
+async fn rest_binary(server: &Server, model: &str, rows: usize, x: &[f32]) -> Vec<f32> {
+    let header = json!({
+        "inputs": [{ "name": "features", "shape": [rows, 30], "datatype": "FP32",
+                     "parameters": { "binary_data_size": x.len() * 4 } }],
+        "outputs": [{ "name": "probabilities", "parameters": { "binary_data": true } }]
+    })
+    .to_string();
+    let mut body = header.as_bytes().to_vec();
+    body.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+    let response = server
+        .client
+        .post(server.url(&format!("/v2/models/{model}/infer")))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    let json_len: usize =
+        response.headers()["inference-header-content-length"].to_str().expect("ascii").parse().expect("n");
+    let bytes = response.bytes().await.expect("body");
+    let head: Value = serde_json::from_slice(&bytes[..json_len]).expect("json header");
+    assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], rows * 2 * 4);
+    assert!(head["outputs"][0].get("data").is_none());
+    le_f32s(&bytes[json_len..])
+}
+
+fn grpc_request(model: &str, version: &str, rows: usize, x: &[f32], raw: bool) -> ModelInferRequest {
+    let contents = (!raw).then(|| InferTensorContents { fp32_contents: x.to_vec(), ..Default::default() });
+    ModelInferRequest {
+        model_name: model.into(),
+        model_version: version.into(),
+        id: "req-7".into(),
+        inputs: vec![InferInputTensor {
+            name: "features".into(),
+            datatype: "FP32".into(),
+            shape: vec![rows as i64, 30],
+            contents,
+            ..Default::default()
+        }],
+        raw_input_contents: if raw {
+            vec![x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()]
+        } else {
+            vec![]
+        },
+        ..Default::default()
+    }
+}
+
+async fn grpc_infer(
+    server: &Server,
+    model: &str,
+    version: &str,
+    rows: usize,
+    x: &[f32],
+    raw: bool,
+) -> (String, Vec<f32>) {
+    let response = server
+        .grpc()
+        .await
+        .model_infer(grpc_request(model, version, rows, x, raw))
+        .await
+        .expect("ModelInfer")
+        .into_inner();
+    assert_eq!(response.id, "req-7");
+    assert_eq!(response.outputs[0].shape, vec![rows as i64, 2]);
+    (response.model_version, le_f32s(&response.raw_output_contents[0]))
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+#[tokio::test]
+async fn health_and_metadata_over_both_transports() {
+    let server = Server::ready(repository_config(models_dir())).await;
+    assert_eq!(server.get("/v2/health/live").await, (200, json!({ "live": true })));
+    assert_eq!(server.get("/v2/health/ready").await, (200, json!({ "ready": true })));
+    let (status, meta) = server.get("/v2").await;
+    assert_eq!(status, 200);
+    assert_eq!(meta["name"], "sluice");
+    assert!(meta["extensions"].as_array().expect("list").contains(&json!("binary_tensor_data")));
+
+    let (status, meta) = server.get("/v2/models/fraud-detection").await;
+    assert_eq!(status, 200);
+    assert_eq!(meta["versions"], json!(["1", "2"]));
+    assert_eq!(meta["platform"], "onnxruntime_onnx");
+    assert_eq!(meta["inputs"], json!([{ "name": "features", "datatype": "FP32", "shape": [-1, 30] }]));
+    assert_eq!(meta["outputs"], json!([{ "name": "probabilities", "datatype": "FP32", "shape": [-1, 2] }]));
+    let (_, v1) = server.get("/v2/models/fraud-detection/versions/1").await;
+    assert_eq!(v1["versions"], json!(["1"]));
+    let (_, candle) = server.get("/v2/models/fraud-detection-candle").await;
+    assert_eq!(candle["platform"], "candle");
+    assert_eq!(candle["inputs"], meta["inputs"]);
+    assert_eq!(server.get("/v2/models/fraud-detection/ready").await.0, 200);
+    assert_eq!(server.get("/v2/models/fraud-detection/versions/2/ready").await.0, 200);
+    assert_eq!(server.get("/v2/models/fraud-detection/versions/3/ready").await.0, 503);
+
+    let mut grpc = server.grpc().await;
+    assert!(grpc.server_live(ServerLiveRequest {}).await.expect("live").into_inner().live);
+    assert!(grpc.server_ready(ServerReadyRequest {}).await.expect("ready").into_inner().ready);
+    let ready = grpc.model_ready(ModelReadyRequest { name: "fraud-detection".into(), version: "1".into() }).await;
+    assert!(ready.expect("model ready").into_inner().ready);
+    let server_meta = grpc.server_metadata(ServerMetadataRequest {}).await.expect("metadata").into_inner();
+    assert_eq!(server_meta.name, "sluice");
+    let model_meta = grpc
+        .model_metadata(ModelMetadataRequest { name: "fraud-detection".into(), version: String::new() })
+        .await
+        .expect("model metadata")
+        .into_inner();
+    assert_eq!(model_meta.versions, vec!["1", "2"]);
+    assert_eq!(model_meta.inputs[0].shape, vec![-1, 30]);
+    assert_eq!(model_meta.outputs[0].name, "probabilities");
+
+    // grpc.health.v1 follows readiness.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.grpc)).expect("uri");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.connect().await.expect("connect"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await;
+        if status.expect("health").into_inner().status == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "health never turned SERVING");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn onnx_outputs_equal_onnxruntime_over_rest_and_grpc() {
+    let server = Server::ready(repository_config(models_dir())).await;
+    let rows = 5;
+    let x = features(rows, 11);
+    for (version, expected_version) in [(None, "2"), (Some(1), "1"), (Some(2), "2")] {
+        let model_file = models_dir().join(format!("fraud-detection/{expected_version}/model.onnx"));
+        let reference = onnxruntime_reference(&model_file, "features", rows, &x);
+        let (rest_version, rest) = rest_json(&server, "fraud-detection", version, rows, &x).await;
+        let v = version.map(|v| v.to_string()).unwrap_or_default();
+        let (grpc_version, grpc_raw) = grpc_infer(&server, "fraud-detection", &v, rows, &x, true).await;
+        let (_, grpc_typed) = grpc_infer(&server, "fraud-detection", &v, rows, &x, false).await;
+        assert_eq!(rest_version, expected_version);
+        assert_eq!(grpc_version, expected_version);
+        assert_eq!(bits(&rest), bits(&reference), "REST JSON equals onnxruntime (version {expected_version})");
+        assert_eq!(bits(&grpc_raw), bits(&reference), "gRPC raw equals onnxruntime");
+        assert_eq!(bits(&grpc_typed), bits(&reference), "gRPC typed equals onnxruntime");
+        if version.is_none() {
+            let binary = rest_binary(&server, "fraud-detection", rows, &x).await;
+            assert_eq!(bits(&binary), bits(&reference), "REST binary equals onnxruntime");
+        }
+    }
+    // Softmax rows sum to one: the numbers are probabilities, not noise.
+    let (_, probs) = rest_json(&server, "fraud-detection", None, rows, &x).await;
+    for row in probs.chunks(2) {
+        assert!((row[0] + row[1] - 1.0).abs() < 1e-5);
+    }
+}
+
+#[tokio::test]
+async fn candle_model_serves_the_same_network_as_onnx_version_1() {
+    let server = Server::ready(repository_config(models_dir())).await;
+    let rows = 4;
+    let x = features(rows, 3);
+    let (_, onnx) = rest_json(&server, "fraud-detection", Some(1), rows, &x).await;
+    let (version, rest) = rest_json(&server, "fraud-detection-candle", None, rows, &x).await;
+    let (_, grpc) = grpc_infer(&server, "fraud-detection-candle", "", rows, &x, true).await;
+    assert_eq!(version, "1");
+    assert_eq!(bits(&rest), bits(&grpc), "REST and gRPC return the same numbers");
+    for (a, b) in rest.iter().zip(&onnx) {
+        assert!((a - b).abs() < 1e-5, "candle {a} vs onnx {b}");
+    }
+}
+
+/// Values for a [2, 2] tensor of each datatype, as JSON.
+fn all_types_values() -> Vec<(&'static str, Value)> {
+    vec![
+        ("BOOL", json!([[true, false], [false, true]])),
+        ("UINT8", json!([[0, 255], [7, 8]])),
+        ("UINT16", json!([[0, 65535], [7, 8]])),
+        ("UINT32", json!([[0, 4294967295u64], [7, 8]])),
+        ("UINT64", json!([[0, 18446744073709551615u64], [7, 8]])),
+        ("INT8", json!([[-128, 127], [-1, 0]])),
+        ("INT16", json!([[-32768, 32767], [-1, 0]])),
+        ("INT32", json!([[-2147483648i64, 2147483647], [-1, 0]])),
+        ("INT64", json!([[-9223372036854775808i64, 9223372036854775807i64], [-1, 0]])),
+        ("FP16", json!([[0.5, -1.25], [2048.0, 0.0]])),
+        ("BF16", json!([[0.5, -1.25], [256.0, 0.0]])),
+        ("FP32", json!([[0.1, -1.25], [3.4e38, 0.0]])),
+        ("FP64", json!([[0.1, -1.25], [1.7e308, 0.0]])),
+        ("BYTES", json!([["a", ""], ["héllo", "x y"]])),
+    ]
+}
+
+fn flat(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(flat).collect(),
+        other => vec![other.clone()],
+    }
+}
+
+/// The same element as the reference (floats compared at the tensor's precision).
+fn same_element(datatype: &str, got: &Value, want: &Value) -> bool {
+    match datatype {
+        "FP16" | "BF16" | "FP32" => got.as_f64().map(|g| g as f32) == want.as_f64().map(|w| w as f32),
+        "FP64" => got.as_f64() == want.as_f64(),
+        _ => got == want,
+    }
+}
+
+fn raw_bytes(datatype: &str, value: &Value) -> Vec<u8> {
+    use sluice_core::elements::ElementWriter;
+    let dt: sluice_core::DataType = datatype.parse().expect("datatype");
+    let mut w = ElementWriter::new(dt, 4);
+    for v in flat(value) {
+        match v {
+            Value::Bool(b) => w.push_bool(b),
+            Value::String(s) => w.push_bytes(s.as_bytes()),
+            Value::Number(n) if n.is_u64() => w.push_u64(n.as_u64().expect("u64")),
+            Value::Number(n) if n.is_i64() => w.push_i64(n.as_i64().expect("i64")),
+            Value::Number(n) => w.push_f64(n.as_f64().expect("f64")),
+            other => panic!("unexpected {other}"),
+        }
+        .expect("fits");
+    }
+    w.finish().to_vec()
+}
+
+#[tokio::test]
+async fn every_datatype_round_trips_over_json_binary_and_grpc() {
+    let server = Server::ready(repository_config(testdata_repository())).await;
+    let values = all_types_values();
+
+    // REST, JSON data (nested arrays).
+    let inputs: Vec<Value> = values
+        .iter()
+        .map(|(dt, data)| json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": data }))
+        .collect();
+    let (status, body) = server.post_json("/v2/models/all-types/infer", &json!({ "inputs": inputs })).await;
+    assert_eq!(status, 200, "{body}");
+    let outputs: HashMap<String, Value> = body["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .map(|o| (o["name"].as_str().expect("name").to_owned(), o.clone()))
+        .collect();
+    for (dt, data) in &values {
+        let out = &outputs[&format!("OUTPUT_{dt}")];
+        assert_eq!(out["datatype"], *dt);
+        assert_eq!(out["shape"], json!([2, 2]));
+        let (got, want) = (flat(&out["data"]), flat(data));
+        assert_eq!(got.len(), 4, "{dt}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(same_element(dt, g, w), "{dt}: got {g}, sent {w}");
+        }
+    }
+
+    // REST, binary data both ways.
+    let mut binary = Vec::new();
+    let inputs: Vec<Value> = values
+        .iter()
+        .map(|(dt, data)| {
+            let raw = raw_bytes(dt, data);
+            let input = json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2],
+                                "parameters": { "binary_data_size": raw.len() } });
+            binary.push(raw);
+            input
+        })
+        .collect();
+    let header = json!({ "inputs": inputs, "parameters": { "binary_data_output": true } }).to_string();
+    let mut body = header.as_bytes().to_vec();
+    binary.iter().for_each(|b| body.extend_from_slice(b));
+    let response = server
+        .client
+        .post(server.url("/v2/models/all-types/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    let json_len: usize =
+        response.headers()["inference-header-content-length"].to_str().expect("ascii").parse().expect("n");
+    let bytes = response.bytes().await.expect("body");
+    let head: Value = serde_json::from_slice(&bytes[..json_len]).expect("header");
+    let mut at = json_len;
+    let mut rest_binary_out = HashMap::new();
+    for out in head["outputs"].as_array().expect("outputs") {
+        let size = out["parameters"]["binary_data_size"].as_u64().expect("size") as usize;
+        rest_binary_out.insert(out["name"].as_str().expect("name").to_owned(), bytes[at..at + size].to_vec());
+        at += size;
+    }
+    assert_eq!(at, bytes.len());
+
+    // gRPC, raw contents both ways; then typed contents where the type has a field.
+    let mut grpc = server.grpc().await;
+    let request = ModelInferRequest {
+        model_name: "all-types".into(),
+        inputs: values
+            .iter()
+            .map(|(dt, _)| InferInputTensor {
+                name: format!("INPUT_{dt}"),
+                datatype: (*dt).into(),
+                shape: vec![2, 2],
+                ..Default::default()
+            })
+            .collect(),
+        raw_input_contents: binary.iter().map(|b| b.clone().into()).collect(),
+        ..Default::default()
+    };
+    let response = grpc.model_infer(request).await.expect("ModelInfer").into_inner();
+    for ((dt, data), (out, raw)) in values.iter().zip(response.outputs.iter().zip(&response.raw_output_contents)) {
+        assert_eq!(out.name, format!("OUTPUT_{dt}"));
+        assert_eq!(raw.to_vec(), raw_bytes(dt, data), "gRPC raw {dt}");
+        assert_eq!(raw.to_vec(), rest_binary_out[&out.name], "REST binary and gRPC agree on {dt}");
+    }
+
+    let typed = |dt: &str, data: &Value| -> InferTensorContents {
+        let f = flat(data);
+        let mut c = InferTensorContents::default();
+        match dt {
+            "BOOL" => c.bool_contents = f.iter().map(|v| v.as_bool().expect("bool")).collect(),
+            "INT8" | "INT16" | "INT32" => c.int_contents = f.iter().map(|v| v.as_i64().expect("int") as i32).collect(),
+            "INT64" => c.int64_contents = f.iter().map(|v| v.as_i64().expect("int")).collect(),
+            "UINT8" | "UINT16" | "UINT32" => {
+                c.uint_contents = f.iter().map(|v| v.as_u64().expect("uint") as u32).collect()
+            }
+            "UINT64" => c.uint64_contents = f.iter().map(|v| v.as_u64().expect("uint")).collect(),
+            "FP32" => c.fp32_contents = f.iter().map(|v| v.as_f64().expect("float") as f32).collect(),
+            "FP64" => c.fp64_contents = f.iter().map(|v| v.as_f64().expect("float")).collect(),
+            "BYTES" => {
+                c.bytes_contents = f.iter().map(|v| v.as_str().expect("str").as_bytes().to_vec().into()).collect()
+            }
+            _ => unreachable!(),
+        }
+        c
+    };
+    let request = ModelInferRequest {
+        model_name: "all-types".into(),
+        inputs: values
+            .iter()
+            .filter(|(dt, _)| !matches!(*dt, "FP16" | "BF16"))
+            .map(|(dt, data)| InferInputTensor {
+                name: format!("INPUT_{dt}"),
+                datatype: (*dt).into(),
+                shape: vec![2, 2],
+                contents: Some(typed(dt, data)),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    // FP16/BF16 have no typed field: the model still needs them, so the
+    // typed request must fail with a clear message...
+    let err = grpc.model_infer(request.clone()).await.expect_err("missing FP16");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("missing input 'INPUT_FP16'"), "{}", err.message());
+    // ...and mixing typed contents for some with raw for others is not allowed
+    // by the protocol, so send FP16/BF16 typed as an error case too.
+    let mut fp16 = request.clone();
+    fp16.inputs.push(InferInputTensor {
+        name: "INPUT_FP16".into(),
+        datatype: "FP16".into(),
+        shape: vec![2, 2],
+        contents: Some(InferTensorContents { fp32_contents: vec![0.5; 4], ..Default::default() }),
+        ..Default::default()
+    });
+    let err = grpc.model_infer(fp16).await.expect_err("FP16 typed");
+    assert!(err.message().contains("raw_input_contents"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn outputs_filter_id_and_parameters() {
+    let server = Server::ready(repository_config(testdata_repository())).await;
+    let inputs: Vec<Value> = all_types_values()
+        .iter()
+        .map(|(dt, data)| {
+            json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": flat(data),
+                                  "parameters": { "note": "flat data" } })
+        })
+        .collect();
+    let request = json!({
+        "id": "abc-123",
+        "parameters": { "priority": 1, "tag": "x", "ratio": 0.5, "nested": { "a": 1 } },
+        "inputs": inputs,
+        "outputs": [{ "name": "OUTPUT_INT32" }, { "name": "OUTPUT_BOOL", "parameters": { "binary_data": false } }]
+    });
+    let (status, body) = server.post_json("/v2/models/all-types/infer", &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "abc-123");
+    let names: Vec<&str> =
+        body["outputs"].as_array().expect("outputs").iter().map(|o| o["name"].as_str().expect("n")).collect();
+    assert_eq!(names, vec!["OUTPUT_INT32", "OUTPUT_BOOL"]);
+    assert_eq!(body["outputs"][1]["data"], json!([true, false, false, true]));
+
+    let mut grpc = server.grpc().await;
+    let values = all_types_values();
+    let mut parameters = HashMap::new();
+    parameters.insert(
+        "priority".to_owned(),
+        InferParameter { parameter_choice: Some(infer_parameter::ParameterChoice::Int64Param(1)) },
+    );
+    let request = ModelInferRequest {
+        model_name: "all-types".into(),
+        model_version: "1".into(),
+        id: "grpc-id".into(),
+        parameters,
+        inputs: values
+            .iter()
+            .map(|(dt, _)| InferInputTensor {
+                name: format!("INPUT_{dt}"),
+                datatype: (*dt).into(),
+                shape: vec![2, 2],
+                ..Default::default()
+            })
+            .collect(),
+        raw_input_contents: values.iter().map(|(dt, data)| raw_bytes(dt, data).into()).collect(),
+        outputs: vec![InferRequestedOutputTensor { name: "OUTPUT_FP64".into(), ..Default::default() }],
+    };
+    let response = grpc.model_infer(request).await.expect("ModelInfer").into_inner();
+    assert_eq!(response.id, "grpc-id");
+    assert_eq!(response.outputs.len(), 1);
+    assert_eq!(response.outputs[0].name, "OUTPUT_FP64");
+    assert_eq!(response.raw_output_contents[0].to_vec(), raw_bytes("FP64", &values[12].1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_each_get_exactly_their_own_rows() {
+    // A queue delay makes the scheduler actually merge requests into batches.
+    let repo = TempDir::new("batching");
+    copy_dir(&models_dir(), &repo.0);
+    let toml = repo.0.join("fraud-detection/model.toml");
+    let text =
+        std::fs::read_to_string(&toml).expect("toml").replace("max_queue_delay_us = 0", "max_queue_delay_us = 5000");
+    std::fs::write(&toml, text).expect("write");
+    let server = std::sync::Arc::new(Server::ready(repository_config(&repo.0)).await);
+
+    // Reference: each request alone, one after another.
+    let requests: Vec<(usize, Vec<f32>)> = (0..48).map(|i| (1 + i % 3, features(1 + i % 3, 100 + i as u64))).collect();
+    let mut alone = Vec::new();
+    for (rows, x) in &requests {
+        alone.push(rest_json(&server, "fraud-detection", Some(2), *rows, x).await.1);
+    }
+    // Then all at once, half over REST and half over gRPC.
+    let mut tasks = Vec::new();
+    for (i, (rows, x)) in requests.iter().cloned().enumerate() {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                rest_json(&server, "fraud-detection", Some(2), rows, &x).await.1
+            } else {
+                grpc_infer(&server, "fraud-detection", "2", rows, &x, true).await.1
+            }
+        }));
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        let together = task.await.expect("task");
+        assert_eq!(bits(&together), bits(&alone[i]), "request {i} got other rows or other numbers when batched");
+    }
+}

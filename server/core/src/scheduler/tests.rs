@@ -1,0 +1,129 @@
+//! Scheduler behaviour with a recording backend: batching, row splitting,
+//! refusal when full, cancellation, and surviving a panicking model.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Scheduler, SchedulerConfig};
+use crate::backend::{Backend, Batch, BatchOutput, ModelMetadata, TensorSpec};
+use crate::datatype::DataType;
+use crate::elements::{f32_bytes, f32_values};
+use crate::error::{BackendError, InferError};
+use crate::tensor::Tensor;
+
+/// Doubles its input; records every batch's row count; panics on NaN.
+struct Doubler {
+    metadata: ModelMetadata,
+    batches: Arc<Mutex<Vec<usize>>>,
+    delay: Duration,
+}
+
+impl Backend for Doubler {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn warmup(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
+        std::thread::sleep(self.delay);
+        let input = &batch.inputs[0];
+        self.batches.lock().expect("lock").push(input.rows());
+        let values = f32_values(&input.data);
+        assert!(!values.iter().any(|v| v.is_nan()), "NaN input");
+        let doubled: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
+        Ok(BatchOutput { outputs: vec![Tensor::new("y", DataType::Fp32, input.shape.clone(), f32_bytes(&doubled))] })
+    }
+}
+
+fn start(max_batch: usize, delay_us: u64, queue: usize, compute: Duration) -> (Arc<Scheduler>, Arc<Mutex<Vec<usize>>>) {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
+    let backend = Doubler {
+        metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
+        batches: batches.clone(),
+        delay: compute,
+    };
+    let config = SchedulerConfig {
+        max_batch_size: max_batch,
+        max_queue_delay: Duration::from_micros(delay_us),
+        max_queue_size: queue,
+    };
+    (Arc::new(Scheduler::start("test", vec![Box::new(backend)], config).expect("starts")), batches)
+}
+
+fn input(rows: usize, base: f32) -> Vec<Tensor> {
+    let values: Vec<f32> = (0..rows * 2).map(|i| base + i as f32).collect();
+    vec![Tensor::new("x", DataType::Fp32, vec![rows, 2], f32_bytes(&values))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
+    let (scheduler, batches) = start(16, 50_000, 100, Duration::ZERO);
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1 + i % 2, i as f32 * 100.0), 1 + i % 2).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let out = task.await.expect("join").expect("ok");
+        let rows = 1 + i % 2;
+        let want: Vec<f32> = (0..rows * 2).map(|j| 2.0 * (i as f32 * 100.0 + j as f32)).collect();
+        assert_eq!(f32_values(&out[0].data), want);
+        assert_eq!(out[0].shape, vec![rows, 2]);
+    }
+    assert_eq!(*batches.lock().expect("lock"), vec![9], "all six requests ran as one batch of 9 rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once() {
+    let (scheduler, _) = start(1, 0, 2, Duration::from_millis(200));
+    let busy: Vec<_> = (0..3)
+        .map(|_| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1, 0.0), 1).await })
+        })
+        .collect();
+    // One request runs, two wait: the queue is full.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while scheduler.queue_depth() < 2 {
+        assert!(std::time::Instant::now() < deadline, "queue never filled");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let refused = scheduler.submit(input(1, 0.0), 1).await;
+    assert!(matches!(refused, Err(InferError::Overloaded(_))), "{refused:?}");
+    for task in busy {
+        assert!(task.await.expect("join").is_ok(), "queued requests still complete");
+    }
+    assert_eq!(scheduler.queue_depth(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_requests_are_not_computed() {
+    let (scheduler, batches) = start(1, 0, 10, Duration::from_millis(100));
+    let first = {
+        let s = scheduler.clone();
+        tokio::spawn(async move { s.submit(input(1, 0.0), 1).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Queued behind the busy instance, then the client goes away.
+    let gone = tokio::time::timeout(Duration::from_millis(10), scheduler.submit(input(1, 5.0), 1)).await;
+    assert!(gone.is_err(), "timed out while queued");
+    first.await.expect("join").expect("first completes");
+    let last = scheduler.submit(input(1, 1.0), 1).await.expect("ok");
+    assert_eq!(f32_values(&last[0].data), vec![2.0, 4.0]);
+    assert_eq!(*batches.lock().expect("lock"), vec![1, 1], "the abandoned request never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_model_fails_the_batch_not_the_server() {
+    let (scheduler, _) = start(4, 0, 10, Duration::ZERO);
+    let bad = vec![Tensor::new("x", DataType::Fp32, vec![1, 2], f32_bytes(&[f32::NAN, 1.0]))];
+    let err = scheduler.submit(bad, 1).await.expect_err("panics");
+    assert!(matches!(err, InferError::Backend(_)), "{err:?}");
+    let ok = scheduler.submit(input(1, 1.0), 1).await.expect("instance survived");
+    assert_eq!(f32_values(&ok[0].data), vec![2.0, 4.0]);
+}
