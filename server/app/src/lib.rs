@@ -48,6 +48,10 @@ impl App {
     /// `ready` turns true when every model has loaded and warmed up.
     pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Self> {
         let sources = read_sources(&config)?;
+        match sluice_kernels::cuda_device_count() {
+            Ok(count) => tracing::info!(count, "CUDA devices available"),
+            Err(why) => tracing::info!("running without CUDA: {why}"),
+        }
         let explicit = config.onnxruntime_lib.clone().or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(Into::into));
         let onnx = OnnxLoader::new(find_onnxruntime(explicit.as_deref()), config.onnx_intra_op_threads);
         let loaders = Loaders::default().with(Arc::new(onnx)).with(Arc::new(CandleLoader));

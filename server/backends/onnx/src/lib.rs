@@ -165,7 +165,7 @@ impl Backend for OnnxBackend {
                 let value = outputs
                     .get(&spec.name)
                     .ok_or_else(|| BackendError::new(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
-                convert::from_value(&spec.name, spec.datatype, &value)
+                convert::from_value(&spec.name, spec.datatype, value)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchOutput { outputs })

@@ -1,0 +1,46 @@
+# The two commands a newcomer needs:
+#   make serve   set up if needed, build release, serve models/ on :8080 (REST) and :8081 (gRPC)
+#   make test    set up if needed, run the whole suite (Rust unit + integration, peer-client tests)
+
+CARGO ?= cargo
+PYTHON := .venv/bin/python
+HTTP_PORT ?= 8080
+GRPC_PORT ?= 8081
+
+.PHONY: setup build serve test test-rust test-python lint cuda-check ci models bench-latency
+
+setup:
+	@bash scripts/setup.sh
+
+build:
+	$(CARGO) build --release --bin sluice
+
+serve: setup build
+	target/release/sluice serve --model-repository models --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT)
+
+test: setup test-rust test-python
+
+test-rust:
+	$(CARGO) test --workspace
+
+# tritonclient and kserve register the same protobuf names, so each client's
+# tests run in a Python process of their own. Uses the debug binary that
+# `cargo test` built.
+test-python:
+	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py
+	$(PYTHON) -m pytest -q tests/python/test_kserve.py
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The GPU paths must compile on machines without CUDA (ort's CUDA EP, cudarc
+# with dynamic loading); nothing GPU runs here.
+cuda-check:
+	$(CARGO) build -p sluice --features cuda
+
+ci: lint cuda-check test
+
+# Regenerates the bundled models (byte-identical output for the same script).
+models: setup
+	$(PYTHON) scripts/generate_models.py

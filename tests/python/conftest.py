@@ -1,0 +1,78 @@
+"""Starts the real sluice binary once per test session, serving the bundled
+models plus the all-types test model, on free loopback ports."""
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sluice:
+    def __init__(self, http_port, grpc_port):
+        self.http_url = f"localhost:{http_port}"
+        self.grpc_url = f"localhost:{grpc_port}"
+        self.base_url = f"http://{self.http_url}"
+
+
+@pytest.fixture(scope="session")
+def sluice():
+    binary = pathlib.Path(os.environ.get("SLUICE_BIN", ROOT / "target" / "debug" / "sluice"))
+    assert binary.exists(), f"{binary} is missing: build it first (make test does)"
+    repo = pathlib.Path(tempfile.mkdtemp(prefix="sluice-pytest-"))
+    for source in (ROOT / "models", ROOT / "testdata" / "repository"):
+        shutil.copytree(source, repo, dirs_exist_ok=True)
+    http_port, grpc_port = free_port(), free_port()
+    log = open(repo / "sluice.log", "w")
+    process = subprocess.Popen(
+        [str(binary), "serve", "--model-repository", str(repo), "--host", "127.0.0.1",
+         "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+    server = Sluice(http_port, grpc_port)
+    deadline = time.time() + 60
+    while True:
+        assert process.poll() is None, (repo / "sluice.log").read_text()
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/v2/health/ready", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.time() < deadline, "sluice never became ready:\n" + (repo / "sluice.log").read_text()
+        time.sleep(0.1)
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def features():
+    return np.random.default_rng(42).standard_normal((5, 30)).astype(np.float32)
+
+
+def onnxruntime_reference(version, x):
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(ROOT / "models" / "fraud-detection" / str(version) / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {"features": x})[0]
+
+
+import numpy as np  # noqa: E402  (used by the fixtures above)

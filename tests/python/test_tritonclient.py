@@ -1,0 +1,121 @@
+"""Unmodified tritonclient (HTTP and gRPC, JSON and binary) against sluice."""
+import ml_dtypes
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from conftest import onnxruntime_reference
+
+CLIENTS = {"http": (httpclient, "http_url"), "grpc": (grpcclient, "grpc_url")}
+
+
+def client_for(kind, sluice):
+    module, attr = CLIENTS[kind]
+    return module, module.InferenceServerClient(getattr(sluice, attr))
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_health_and_metadata(kind, sluice):
+    module, client = client_for(kind, sluice)
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("fraud-detection")
+    assert client.is_model_ready("fraud-detection", "1")
+    assert not client.is_model_ready("fraud-detection", "7")
+    server = client.get_server_metadata()
+    meta = client.get_model_metadata("fraud-detection")
+    if kind == "grpc":
+        assert server.name == "sluice"
+        assert list(meta.versions) == ["1", "2"]
+        assert list(meta.inputs[0].shape) == [-1, 30]
+    else:
+        assert server["name"] == "sluice"
+        assert meta["versions"] == ["1", "2"]
+        assert meta["inputs"][0] == {"name": "features", "datatype": "FP32", "shape": [-1, 30]}
+
+
+@pytest.mark.parametrize("kind,binary", [("http", False), ("http", True), ("grpc", True)])
+@pytest.mark.parametrize("version", ["", "1", "2"])
+def test_fraud_detection_equals_onnxruntime(kind, binary, version, sluice, features):
+    module, client = client_for(kind, sluice)
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    if kind == "http":
+        inp.set_data_from_numpy(features, binary_data=binary)
+        outputs = [module.InferRequestedOutput("probabilities", binary_data=binary)]
+    else:
+        inp.set_data_from_numpy(features)
+        outputs = [module.InferRequestedOutput("probabilities")]
+    result = client.infer("fraud-detection", [inp], model_version=version, outputs=outputs, request_id="t-1")
+    served = version or "2"
+    response = result.get_response()
+    if kind == "grpc":
+        assert response.model_version == served and response.id == "t-1"
+    else:
+        assert response["model_version"] == served and response["id"] == "t-1"
+    np.testing.assert_array_equal(result.as_numpy("probabilities"), onnxruntime_reference(served, features))
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_every_datatype_round_trips(kind, sluice):
+    module, client = client_for(kind, sluice)
+    arrays = {
+        "BOOL": np.array([[True, False], [False, True]]),
+        "UINT8": np.array([[0, 255], [1, 2]], dtype=np.uint8),
+        "UINT16": np.array([[0, 65535], [1, 2]], dtype=np.uint16),
+        "UINT32": np.array([[0, 2**32 - 1], [1, 2]], dtype=np.uint32),
+        "UINT64": np.array([[0, 2**64 - 1], [1, 2]], dtype=np.uint64),
+        "INT8": np.array([[-128, 127], [1, 2]], dtype=np.int8),
+        "INT16": np.array([[-32768, 32767], [1, 2]], dtype=np.int16),
+        "INT32": np.array([[-2**31, 2**31 - 1], [1, 2]], dtype=np.int32),
+        "INT64": np.array([[-2**63, 2**63 - 1], [1, 2]], dtype=np.int64),
+        "FP16": np.array([[0.5, -1.25], [2048, 0]], dtype=np.float16),
+        "BF16": np.array([[0.5, -1.25], [256, 0]], dtype=ml_dtypes.bfloat16),
+        "FP32": np.array([[0.1, -1.25], [3.4e38, 0]], dtype=np.float32),
+        "FP64": np.array([[0.1, -1.25], [1.7e308, 0]], dtype=np.float64),
+        "BYTES": np.array([[b"a", b""], ["h\u00e9llo".encode(), b"x y"]], dtype=np.object_),
+    }
+    inputs, outputs = [], []
+    for datatype, array in arrays.items():
+        inp = module.InferInput(f"INPUT_{datatype}", list(array.shape), datatype)
+        if kind == "http":
+            # BF16 has no JSON form in tritonclient; everything else goes as JSON.
+            inp.set_data_from_numpy(array, binary_data=datatype == "BF16")
+            outputs.append(module.InferRequestedOutput(f"OUTPUT_{datatype}", binary_data=datatype in ("BF16", "FP16")))
+        else:
+            inp.set_data_from_numpy(array)
+            outputs.append(module.InferRequestedOutput(f"OUTPUT_{datatype}"))
+        inputs.append(inp)
+    result = client.infer("all-types", inputs, outputs=outputs)
+    for datatype, array in arrays.items():
+        got = result.as_numpy(f"OUTPUT_{datatype}")
+        assert got.shape == array.shape, datatype
+        if datatype == "BYTES":
+            # JSON carries strings; binary and gRPC carry bytes.
+            as_bytes = [v if isinstance(v, bytes) else v.encode() for v in got.ravel()]
+            assert as_bytes == list(array.ravel())
+        else:
+            np.testing.assert_array_equal(got.astype(array.dtype), array, err_msg=datatype)
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_errors_reach_the_client(kind, sluice, features):
+    module, client = client_for(kind, sluice)
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    inp.set_data_from_numpy(features)
+    with pytest.raises(InferenceServerException) as unknown:
+        client.infer("no-such-model", [inp])
+    assert "unknown model 'no-such-model'" in unknown.value.message()
+    bad = module.InferInput("features", [5, 30], "FP64")
+    bad.set_data_from_numpy(features.astype(np.float64))
+    with pytest.raises(InferenceServerException) as wrong_type:
+        client.infer("fraud-detection", [bad])
+    assert "expects FP32" in wrong_type.value.message()
+    if kind == "grpc":
+        assert wrong_type.value.status() == "StatusCode.INVALID_ARGUMENT"
+        assert unknown.value.status() == "StatusCode.NOT_FOUND"
+    else:
+        assert wrong_type.value.status() == "400"
+        assert unknown.value.status() == "404"
+    assert client.is_server_ready()
