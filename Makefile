@@ -29,6 +29,7 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py
+	$(PYTHON) -m pytest -q tests/python/test_readme.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -94,7 +94,7 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Log filter (tracing EnvFilter syntax), e.g. info or sluice=debug.
-    #[arg(long, env = "SLUICE_LOG", default_value = "info", help_heading = "Logging")]
+    #[arg(long, env = "SLUICE_LOG_LEVEL", default_value = "info", help_heading = "Logging")]
     pub log_level: String,
 }
 

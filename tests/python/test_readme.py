@@ -1,0 +1,36 @@
+"""Runs the README's client examples against a real server, so they stay true."""
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+README = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def localize(code, sluice):
+    return code.replace("localhost:8080", sluice.http_url).replace("localhost:8081", sluice.grpc_url)
+
+
+@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def test_python_examples(index, sluice):
+    code = localize(blocks("python")[index], sluice)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "the example printed nothing"
+
+
+def test_curl_examples(sluice):
+    curl_blocks = [b for b in blocks("sh") if "curl" in b]
+    assert curl_blocks
+    for block in curl_blocks:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", localize(block, sluice)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert '"error"' not in done.stdout, done.stdout
+        assert done.stdout.count('"probabilities"') >= 3, done.stdout
