@@ -28,9 +28,9 @@ impl Backend for Doubler {
     }
 
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
-        std::thread::sleep(self.delay);
         let input = &batch.inputs[0];
         self.batches.lock().expect("lock").push(input.rows());
+        std::thread::sleep(self.delay);
         let values = f32_values(&input.data);
         assert!(!values.iter().any(|v| v.is_nan()), "NaN input");
         let doubled: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
@@ -61,7 +61,7 @@ fn input(rows: usize, base: f32) -> Vec<Tensor> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
-    let (scheduler, batches) = start(16, 50_000, 100, Duration::ZERO);
+    let (scheduler, batches) = start(16, 300_000, 100, Duration::ZERO);
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let s = scheduler.clone();
@@ -80,25 +80,28 @@ async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_at_once() {
-    let (scheduler, _) = start(1, 0, 2, Duration::from_millis(200));
-    let busy: Vec<_> = (0..3)
-        .map(|_| {
-            let s = scheduler.clone();
-            tokio::spawn(async move { s.submit(input(1, 0.0), 1).await })
-        })
-        .collect();
-    // One request runs, two wait: the queue is full.
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while scheduler.queue_depth() < 2 {
-        assert!(std::time::Instant::now() < deadline, "queue never filled");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let (scheduler, batches) = start(1, 0, 2, Duration::from_millis(300));
+    let spawn = |s: Arc<Scheduler>| tokio::spawn(async move { s.submit(input(1, 0.0), 1).await });
+    let running = spawn(scheduler.clone());
+    wait_for(|| batches.lock().expect("lock").len() == 1).await;
+    // The instance is busy; two more fill the queue.
+    let queued = [spawn(scheduler.clone()), spawn(scheduler.clone())];
+    wait_for(|| scheduler.queue_depth() == 2).await;
     let refused = scheduler.submit(input(1, 0.0), 1).await;
     assert!(matches!(refused, Err(InferError::Overloaded(_))), "{refused:?}");
-    for task in busy {
+    assert!(running.await.expect("join").is_ok());
+    for task in queued {
         assert!(task.await.expect("join").is_ok(), "queued requests still complete");
     }
     assert_eq!(scheduler.queue_depth(), 0);
+}
+
+async fn wait_for(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +111,7 @@ async fn abandoned_requests_are_not_computed() {
         let s = scheduler.clone();
         tokio::spawn(async move { s.submit(input(1, 0.0), 1).await })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_for(|| batches.lock().expect("lock").len() == 1).await;
     // Queued behind the busy instance, then the client goes away.
     let gone = tokio::time::timeout(Duration::from_millis(10), scheduler.submit(input(1, 5.0), 1)).await;
     assert!(gone.is_err(), "timed out while queued");
