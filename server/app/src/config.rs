@@ -89,6 +89,10 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ONNX_INTRA_OP_THREADS", default_value_t = 1, help_heading = "Backends")]
     pub onnx_intra_op_threads: usize,
 
+    /// Rollout role that labels the metrics (Argo Rollouts: stable or canary).
+    #[arg(long, env = "SLUICE_ROLE", default_value = "stable", help_heading = "Metrics")]
+    pub role: String,
+
     /// Log format: text for people, json for Kubernetes log pipelines.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text", help_heading = "Logging")]
     pub log_format: LogFormat,
@@ -112,6 +116,7 @@ impl Config {
             max_tensor_elements: 1 << 24,
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,
+            role: "stable".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
+use sluice_core::metrics::{Metrics, Role};
 use sluice_core::repository::{self, ModelSource};
 use sluice_core::{Inference, Limits, Loaders};
 use tokio::net::TcpListener;
@@ -39,6 +40,7 @@ impl Listeners {
 /// A built server: models are loading in the background, sockets are bound.
 pub struct App {
     inference: Arc<Inference>,
+    registry: prometheus::Registry,
     config: Config,
     listeners: Listeners,
 }
@@ -56,10 +58,17 @@ impl App {
         let onnx = OnnxLoader::new(find_onnxruntime(explicit.as_deref()), config.onnx_intra_op_threads);
         let loaders = Loaders::default().with(Arc::new(onnx)).with(Arc::new(CandleLoader));
         let limits = Limits { max_tensor_elements: config.max_tensor_elements };
-        let inference = Arc::new(Inference::new(loaders, limits));
+        let registry = prometheus::Registry::new();
+        let metrics = Metrics::register(&registry, Role::new(config.role.clone()))?;
+        register_process_metrics(&registry);
+        let inference = Arc::new(Inference::new(loaders, limits, metrics));
         let loading = inference.clone();
         tokio::spawn(async move { loading.load_repository(sources).await });
-        Ok(App { inference, config, listeners })
+        Ok(App { inference, registry, config, listeners })
+    }
+
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
     }
 
     pub fn inference(&self) -> &Arc<Inference> {
@@ -89,12 +98,26 @@ impl App {
             grpc = %self.listeners.grpc.local_addr()?,
             "sluice listening"
         );
-        let http = http::serve(self.listeners.http, self.inference.clone(), &self.config, wait(stop_rx.clone()));
+        let http = http::serve(
+            self.listeners.http,
+            self.inference.clone(),
+            self.registry,
+            &self.config,
+            wait(stop_rx.clone()),
+        );
         let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx));
         let (http, grpc) = tokio::join!(http, grpc);
         http.context("REST server failed")?;
         grpc.context("gRPC server failed")?;
         Ok(())
+    }
+}
+
+/// CPU, resident memory and open file descriptors of this process.
+fn register_process_metrics(registry: &prometheus::Registry) {
+    let collector = prometheus::process_collector::ProcessCollector::for_self();
+    if let Err(e) = registry.register(Box::new(collector)) {
+        tracing::warn!("process metrics unavailable: {e}");
     }
 }
 

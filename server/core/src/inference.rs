@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
 use crate::backend::TensorSpec;
 use crate::error::InferError;
+use crate::metrics::{Metrics, Protocol, QueueMetrics, UNKNOWN_MODEL};
 use crate::model::{Loaders, ModelHandle, load_instances, start_handle};
 use crate::repository::ModelSource;
 use crate::request::{InferRequest, InferResponse};
@@ -54,17 +56,23 @@ pub struct Inference {
     table: ArcSwap<ModelTable>,
     loaders: Loaders,
     limits: Limits,
+    metrics: Arc<Metrics>,
     startup_done: AtomicBool,
 }
 
 impl Inference {
-    pub fn new(loaders: Loaders, limits: Limits) -> Self {
+    pub fn new(loaders: Loaders, limits: Limits, metrics: Arc<Metrics>) -> Self {
         Inference {
             table: ArcSwap::from_pointee(ModelTable::new()),
             loaders,
             limits,
+            metrics,
             startup_done: AtomicBool::new(false),
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn limits(&self) -> Limits {
@@ -138,12 +146,40 @@ impl Inference {
         })
     }
 
-    pub async fn infer(&self, request: InferRequest) -> Result<InferResponse, InferError> {
+    /// Runs one request and records it in the request metrics.
+    pub async fn infer(&self, request: InferRequest, protocol: Protocol) -> Result<InferResponse, InferError> {
+        let started = Instant::now();
+        let (model, version) = (request.model_name.clone(), request.model_version);
+        let result = self.run(request).await;
+        match &result {
+            Ok(response) => self.metrics.observe_request(
+                &response.model_name,
+                &response.model_version.to_string(),
+                protocol,
+                started.elapsed(),
+                Ok(()),
+            ),
+            Err(e) => self.reject(&model, version, protocol, started.elapsed(), e),
+        }
+        result
+    }
+
+    /// Records a request that failed before reaching `infer` (it could not
+    /// be decoded), or failed inside it.
+    pub fn reject(&self, model: &str, version: Option<u64>, protocol: Protocol, elapsed: Duration, error: &InferError) {
+        let known = self.table.load().contains_key(model);
+        let model = if known { model } else { UNKNOWN_MODEL };
+        let version = version.map(|v| v.to_string()).unwrap_or_default();
+        self.metrics.observe_request(model, &version, protocol, elapsed, Err(error));
+    }
+
+    async fn run(&self, request: InferRequest) -> Result<InferResponse, InferError> {
         let handle = self.resolve(&request.model_name, request.model_version)?;
+        let timeout = request.effective_timeout()?;
         let wanted = select_outputs(&handle.name, &handle.metadata, &request.outputs)?;
         let checked =
             check_inputs(&handle.name, &handle.metadata, handle.config.max_batch_size, request.inputs, self.limits)?;
-        let outputs = handle.scheduler.submit(checked.inputs, checked.rows).await?;
+        let outputs = handle.scheduler.submit(checked.inputs, checked.rows, timeout).await?;
         let outputs =
             if wanted.len() == outputs.len() && wanted.iter().enumerate().all(|(i, &w)| i == w) {
                 outputs
@@ -169,8 +205,12 @@ impl Inference {
         });
         for source in sources {
             let state = match self.load_model(&source).await {
-                Ok(()) => ModelState::Ready,
+                Ok(()) => {
+                    self.metrics.swaps_total.with_label_values(&[&source.name, "loaded"]).inc();
+                    ModelState::Ready
+                }
                 Err(why) => {
+                    self.metrics.swaps_total.with_label_values(&[&source.name, "failed"]).inc();
                     tracing::error!(model = %source.name, error = %why, "model failed to load");
                     ModelState::Failed(why)
                 }
@@ -196,7 +236,25 @@ impl Inference {
                     .await
                     .map_err(|e| format!("loader thread failed: {e}"))?
                     .map_err(|e| format!("version {version}: {e}"))?;
-            let handle = start_handle(&source.name, version, source.config.clone(), metadata, instances)?;
+            let queue_metrics = QueueMetrics::new(self.metrics.clone(), &source.name, version);
+            let handle =
+                start_handle(&source.name, version, source.config.clone(), metadata, instances, queue_metrics)?;
+            let backend = source.config.backend.to_string();
+            self.metrics
+                .load_duration
+                .with_label_values(&[&source.name, &backend])
+                .observe(started.elapsed().as_secs_f64());
+            let role = self.metrics.role.get();
+            self.metrics
+                .loaded
+                .with_label_values(&[
+                    &source.name,
+                    &version.to_string(),
+                    role.as_str(),
+                    &backend,
+                    &handle.device().to_string(),
+                ])
+                .set(1);
             tracing::info!(
                 model = %source.name,
                 version,

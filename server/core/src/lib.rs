@@ -9,6 +9,7 @@ pub mod datatype;
 pub mod elements;
 pub mod error;
 pub mod inference;
+pub mod metrics;
 pub mod model;
 pub mod model_config;
 pub mod repository;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendKind, BackendLoader, Device, LoadRequest, ModelMetadata};
+use crate::metrics::QueueMetrics;
 use crate::model_config::ModelConfig;
 use crate::repository::verify_artifacts;
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -93,8 +94,9 @@ pub fn start_handle(
     config: ModelConfig,
     metadata: ModelMetadata,
     instances: Vec<Box<dyn Backend>>,
+    metrics: QueueMetrics,
 ) -> Result<ModelHandle, String> {
-    let scheduler = Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config))
+    let scheduler = Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics)
         .map_err(|e| format!("cannot start model threads: {e}"))?;
     Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler })
 }

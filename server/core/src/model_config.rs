@@ -84,19 +84,30 @@ impl VersionPolicy {
 pub struct BatchingConfig {
     /// How long the oldest queued request may wait for others to join it.
     pub max_queue_delay_us: u64,
+    /// Batch sizes to dispatch as soon as they can be formed.
+    pub preferred_batch_sizes: Vec<usize>,
     /// Requests waiting beyond this are refused at once (429).
     pub max_queue_size: usize,
+    /// Queue deadline for requests that set none (0 = none); a request can
+    /// set its own with the `timeout` parameter (us) or a gRPC deadline.
+    pub default_timeout_us: u64,
 }
 
 impl Default for BatchingConfig {
     fn default() -> Self {
-        BatchingConfig { max_queue_delay_us: 0, max_queue_size: 1024 }
+        BatchingConfig {
+            max_queue_delay_us: 0,
+            preferred_batch_sizes: Vec::new(),
+            max_queue_size: 1024,
+            default_timeout_us: 0,
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InstancesConfig {
+    #[serde(alias = "instance_count")]
     pub count: usize,
     pub device: Device,
 }
@@ -137,6 +148,12 @@ impl ModelConfig {
         if self.batching.max_queue_size == 0 {
             return Err("batching.max_queue_size must be at least 1".into());
         }
+        if let Some(&bad) = self.batching.preferred_batch_sizes.iter().find(|&&p| p == 0 || p > self.max_batch_size) {
+            return Err(format!(
+                "batching.preferred_batch_sizes holds {bad}, outside 1..=max_batch_size ({})",
+                self.max_batch_size
+            ));
+        }
         if let VersionPolicy::Latest(0) = self.version_policy {
             return Err("version_policy latest must be at least 1".into());
         }
@@ -167,8 +184,10 @@ mod tests {
             version_policy = { specific = [1, 3] }
             [batching]
             max_queue_delay_us = 50
+            preferred_batch_sizes = [4, 8]
+            default_timeout_us = 1000
             [instances]
-            count = 2
+            instance_count = 2
             device = "cuda:1"
             [[inputs]]
             name = "x"
@@ -184,6 +203,8 @@ mod tests {
         assert_eq!(config.version_policy, VersionPolicy::Specific(vec![1, 3]));
         assert_eq!(config.instances.device, Device::Cuda(1));
         assert_eq!(config.batching.max_queue_size, 1024);
+        assert_eq!(config.batching.preferred_batch_sizes, vec![4, 8]);
+        assert_eq!(config.instances.count, 2);
         assert!(config.onnx.contains_key("intra_op_threads"));
     }
 
@@ -209,5 +230,11 @@ mod tests {
         )
         .expect_err("static batch dim");
         assert!(err.to_string().contains("dynamic first"), "{err}");
+        let err = ModelConfig::from_toml(
+            "backend = \"onnx\"\nmax_batch_size = 4\n[batching]\npreferred_batch_sizes = [8]",
+            "m.toml",
+        )
+        .expect_err("preferred above max");
+        assert!(err.to_string().contains("preferred_batch_sizes holds 8"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! Transport-neutral inference requests and responses.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::tensor::Tensor;
 
@@ -33,6 +34,29 @@ pub struct InferRequest {
     pub inputs: Vec<Tensor>,
     /// Empty means every output of the model.
     pub outputs: Vec<RequestedOutput>,
+    /// A deadline set by the transport (a gRPC deadline); the `timeout`
+    /// parameter, in microseconds as in Triton, is read by the core.
+    pub timeout: Option<Duration>,
+}
+
+impl InferRequest {
+    /// The tighter of the transport deadline and the `timeout` parameter.
+    pub fn effective_timeout(&self) -> Result<Option<Duration>, crate::InferError> {
+        let parameter = match self.parameters.get("timeout") {
+            None => None,
+            Some(ParamValue::Int(us)) if *us > 0 => Some(Duration::from_micros(*us as u64)),
+            Some(ParamValue::Uint(us)) if *us > 0 => Some(Duration::from_micros(*us)),
+            Some(other) => {
+                return Err(crate::InferError::invalid(format!(
+                    "parameter 'timeout' must be a positive integer (microseconds), got {other:?}"
+                )));
+            }
+        };
+        Ok(match (parameter, self.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

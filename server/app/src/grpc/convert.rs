@@ -57,6 +57,7 @@ pub fn request(message: ModelInferRequest, max_elements: usize) -> Result<InferR
         parameters: parameters(message.parameters),
         inputs,
         outputs,
+        timeout: None,
     })
 }
 

@@ -1,20 +1,20 @@
 //! gRPC transport (tonic): `inference.GRPCInferenceService` and
 //! `grpc.health.v1`. Decode, call the core, encode.
 
-mod convert;
+pub mod convert;
+mod deadline;
 mod status;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sluice_core::Inference;
+use sluice_core::metrics::Protocol;
 use sluice_core::request::parse_version;
 use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use sluice_proto::*;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::config::Config;
@@ -72,9 +72,20 @@ impl GrpcInferenceService for InferenceService {
     }
 
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {
+        let started = Instant::now();
         let limit = self.inference.limits().max_tensor_elements;
-        let request = convert::request(request.into_inner(), limit).map_err(to_status)?;
-        let response = self.inference.infer(request).await.map_err(to_status)?;
+        let deadline = deadline::from_metadata(request.metadata());
+        let message = request.into_inner();
+        let (model, version) = (message.model_name.clone(), message.model_version.parse().ok());
+        let mut request = match convert::request(message, limit) {
+            Ok(request) => request,
+            Err(e) => {
+                self.inference.reject(&model, version, Protocol::Grpc, started.elapsed(), &e);
+                return Err(to_status(e));
+            }
+        };
+        request.timeout = deadline;
+        let response = self.inference.infer(request, Protocol::Grpc).await.map_err(to_status)?;
         Ok(Response::new(convert::response(response)))
     }
 }
@@ -96,28 +107,27 @@ async fn report_health(inference: Arc<Inference>, reporter: tonic_health::server
     }
 }
 
+/// Serves the gRPC services over HTTP/2 with axum's server rather than
+/// tonic's transport: the transport would enforce `grpc-timeout` itself and
+/// answer CANCELLED, where the scheduler answers DEADLINE_EXCEEDED and
+/// withdraws the queued request.
 pub async fn serve(
     listener: TcpListener,
     inference: Arc<Inference>,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(report_health(inference.clone(), reporter));
     let service = GrpcInferenceServiceServer::new(InferenceService::new(inference))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(tcp) = &stream {
-            let _ = tcp.set_nodelay(true);
-        }
-        stream
+    let router = tonic::service::Routes::new(health).add_service(service).prepare().into_axum_router();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
     });
-    let result = tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     health_task.abort();
     result
 }

@@ -155,6 +155,7 @@ pub fn decode(
         parameters: parameters(request.parameters),
         inputs,
         outputs,
+        timeout: None,
     })
 }
 

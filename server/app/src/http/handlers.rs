@@ -8,8 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::time::Instant;
+
+use sluice_core::metrics::Protocol;
 use sluice_core::request::parse_version;
-use sluice_core::{InferError, ModelInfo};
+use sluice_core::{InferError, InferRequest, ModelInfo};
 
 use super::decode::decode;
 use super::encode::{BinaryChoice, encode};
@@ -89,7 +92,7 @@ pub async fn infer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    run_infer(&state, model, None, &headers, body).await
+    run_infer(&state, model, Ok(None), &headers, body).await
 }
 
 pub async fn infer_version(
@@ -98,23 +101,47 @@ pub async fn infer_version(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let version = parse_version(&version)?;
-    run_infer(&state, model, version, &headers, body).await
+    run_infer(&state, model, parse_version(&version), &headers, body).await
 }
 
 async fn run_infer(
     state: &HttpState,
     model: String,
-    version: Option<u64>,
+    version: Result<Option<u64>, InferError>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let requested_version = version.clone().ok().flatten();
+    let decoded = match version {
+        Ok(version) => read_request(state, model.clone(), version, headers, body).await,
+        Err(e) => Err(e),
+    };
+    let request = match decoded {
+        Ok(request) => request,
+        Err(e) => {
+            state.inference.reject(&model, requested_version, Protocol::Rest, started.elapsed(), &e);
+            return Err(e.into());
+        }
+    };
+    let choice = BinaryChoice::new(&request.parameters, &request.outputs);
+    let response = state.inference.infer(request, Protocol::Rest).await?;
+    Ok(encode(&response, &choice))
+}
+
+/// Reads the body within the size limit and decodes it.
+async fn read_request(
+    state: &HttpState,
+    model: String,
+    version: Option<u64>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<InferRequest, InferError> {
     let header_length = header_length(headers)?;
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING).filter(|v| *v != "identity") {
         return Err(InferError::invalid(format!(
             "Content-Encoding {encoding:?} is not supported; send the body uncompressed"
-        ))
-        .into());
+        )));
     }
     let limit = state.max_request_bytes;
     let too_large = || {
@@ -125,13 +152,21 @@ async fn run_infer(
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large().into());
+        return Err(too_large());
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    let request = decode(body, header_length, model, version, state.inference_limits())?;
-    let choice = BinaryChoice::new(&request.parameters, &request.outputs);
-    let response = state.inference.infer(request).await?;
-    Ok(encode(&response, &choice))
+    decode(body, header_length, model, version, state.inference_limits())
+}
+
+/// Prometheus text exposition of every registered metric.
+pub async fn metrics(State(state): AppState) -> Response {
+    use prometheus::Encoder;
+    let encoder = prometheus::TextEncoder::new();
+    let mut body = Vec::new();
+    match encoder.encode(&state.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
+        Err(e) => ApiError(InferError::Backend(format!("cannot encode metrics: {e}"))).into_response(),
+    }
 }
 
 fn header_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {

@@ -1,7 +1,7 @@
 //! REST transport (axum): decode, call the core, encode. Nothing else.
 
-mod decode;
-mod encode;
+pub mod decode;
+pub mod encode;
 mod error;
 mod handlers;
 mod json_data;
@@ -24,11 +24,12 @@ pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-leng
 
 pub struct HttpState {
     pub inference: Arc<Inference>,
+    pub registry: prometheus::Registry,
     pub max_request_bytes: usize,
 }
 
-pub fn router(inference: Arc<Inference>, max_request_bytes: usize) -> Router {
-    let state = Arc::new(HttpState { inference, max_request_bytes });
+pub fn router(inference: Arc<Inference>, registry: prometheus::Registry, max_request_bytes: usize) -> Router {
+    let state = Arc::new(HttpState { inference, registry, max_request_bytes });
     Router::new()
         .route("/v2", get(handlers::server_metadata))
         .route("/v2/health/live", get(handlers::live))
@@ -39,6 +40,7 @@ pub fn router(inference: Arc<Inference>, max_request_bytes: usize) -> Router {
         .route("/v2/models/{model}/versions/{version}/ready", get(handlers::model_version_ready))
         .route("/v2/models/{model}/infer", post(handlers::infer))
         .route("/v2/models/{model}/versions/{version}/infer", post(handlers::infer_version))
+        .route("/metrics", get(handlers::metrics))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)
         // The infer handlers enforce --max-request-bytes themselves, with a JSON error.
@@ -49,6 +51,7 @@ pub fn router(inference: Arc<Inference>, max_request_bytes: usize) -> Router {
 pub async fn serve(
     listener: TcpListener,
     inference: Arc<Inference>,
+    registry: prometheus::Registry,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -57,5 +60,5 @@ pub async fn serve(
         // Small request/response pairs: do not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(inference, config.max_request_bytes)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(inference, registry, config.max_request_bytes)).with_graceful_shutdown(shutdown).await
 }

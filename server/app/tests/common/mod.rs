@@ -217,3 +217,46 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A repository holding `fraud-detection` (both versions) with this model.toml.
+pub fn fraud_repo(tag: &str, model_toml: &str) -> TempDir {
+    let repo = TempDir::new(tag);
+    copy_dir(&models_dir().join("fraud-detection"), &repo.0.join("fraud-detection"));
+    std::fs::write(repo.0.join("fraud-detection/model.toml"), model_toml).expect("write model.toml");
+    repo
+}
+
+impl Server {
+    pub async fn metrics_text(&self) -> String {
+        self.client.get(self.url("/metrics")).send().await.expect("GET /metrics").text().await.expect("text")
+    }
+
+    /// The value of the sample `name` whose labels include `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        metric_value(&self.metrics_text().await, name, labels)
+    }
+}
+
+/// Finds a sample in Prometheus text exposition format.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            return None;
+        }
+        let present: Vec<(String, String)> = label_text
+            .split("\",")
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                Some((k.to_owned(), v.trim_matches('"').to_owned()))
+            })
+            .collect();
+        let matches = labels.iter().all(|(k, v)| present.iter().any(|(pk, pv)| pk == k && pv == v));
+        if matches { value.parse().ok() } else { None }
+    })
+}

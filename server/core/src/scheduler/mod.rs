@@ -1,10 +1,13 @@
 //! Per-model-version dynamic batching.
 //!
 //! Requests go over an unbounded channel to one batching task; an atomic
-//! depth counter bounds the queue, so a full queue is refused at once instead
-//! of blocking or panicking. The batching task waits for an idle instance
-//! thread, then forms the largest batch it can from what is queued, waiting up
-//! to `max_queue_delay_us` after the oldest request for more to arrive.
+//! depth counter bounds the queue, so a full queue is refused at once (429)
+//! instead of blocking or panicking. The batching task waits for an idle
+//! instance thread (taking in and pruning requests meanwhile), then forms a
+//! batch as Triton's dynamic batcher does: full, a preferred size, or
+//! whatever is there once the oldest request has waited `max_queue_delay`.
+//! A request whose deadline passes while queued is answered 504 and never
+//! runs; one whose client went away is dropped without compute.
 
 pub mod state;
 mod worker;
@@ -20,9 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::error::InferError;
+use crate::metrics::QueueMetrics;
 use crate::model_config::ModelConfig;
 use crate::tensor::Tensor;
-use state::{Pending, State};
+use state::{BatchPolicy, Decision, Pending, State, Ticket};
 use worker::Job;
 
 /// Batching knobs taken from `model.toml`.
@@ -31,54 +35,119 @@ pub struct SchedulerConfig {
     /// 0 disables batching: each request runs alone, shapes untouched.
     pub max_batch_size: usize,
     pub max_queue_delay: Duration,
+    pub preferred_batch_sizes: Vec<usize>,
     pub max_queue_size: usize,
+    /// Deadline for requests that bring none of their own.
+    pub default_timeout: Option<Duration>,
 }
 
 impl From<&ModelConfig> for SchedulerConfig {
     fn from(config: &ModelConfig) -> Self {
+        let b = &config.batching;
         SchedulerConfig {
             max_batch_size: config.max_batch_size,
-            max_queue_delay: Duration::from_micros(config.batching.max_queue_delay_us),
-            max_queue_size: config.batching.max_queue_size,
+            max_queue_delay: Duration::from_micros(b.max_queue_delay_us),
+            preferred_batch_sizes: b.preferred_batch_sizes.clone(),
+            max_queue_size: b.max_queue_size,
+            default_timeout: (b.default_timeout_us > 0).then(|| Duration::from_micros(b.default_timeout_us)),
         }
     }
 }
 
-/// The queue handle of one loaded model version. Dropping every clone lets
-/// the batching task finish what is queued, then stops the instance threads.
+impl SchedulerConfig {
+    fn policy(&self) -> BatchPolicy {
+        let max_rows = self.max_batch_size.max(1);
+        let mut preferred: Vec<usize> =
+            self.preferred_batch_sizes.iter().copied().filter(|&p| p >= 1 && p <= max_rows).collect();
+        preferred.sort_unstable();
+        preferred.dedup();
+        BatchPolicy { max_rows, preferred, delay: self.max_queue_delay }
+    }
+}
+
+/// The queue handle of one loaded model version. Dropping it lets the
+/// batching task finish what is queued, then stops the instance threads.
 pub struct Scheduler {
     tx: mpsc::UnboundedSender<Pending>,
     depth: Arc<AtomicUsize>,
     config: SchedulerConfig,
+    metrics: QueueMetrics,
+}
+
+/// A queued request's place in the depth count: released exactly once, by
+/// the batching task (taken) or by the waiter (gave up, or dropped).
+struct QueueSlot {
+    ticket: Ticket,
+    depth: Arc<AtomicUsize>,
+    metrics: QueueMetrics,
+}
+
+impl QueueSlot {
+    /// Withdraws the request if it was not taken yet; true if withdrawn.
+    fn withdraw(&self) -> bool {
+        let withdrawn = self.ticket.give_up();
+        if withdrawn {
+            let now = self.depth.fetch_sub(1, Ordering::AcqRel) - 1;
+            self.metrics.set_depth(now);
+        }
+        withdrawn
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.withdraw();
+    }
 }
 
 impl Scheduler {
     /// Starts one thread per backend instance and the batching task.
     /// Must be called from within a tokio runtime.
-    pub fn start(label: &str, instances: Vec<Box<dyn Backend>>, config: SchedulerConfig) -> std::io::Result<Self> {
+    pub fn start(
+        label: &str,
+        instances: Vec<Box<dyn Backend>>,
+        config: SchedulerConfig,
+        metrics: QueueMetrics,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
         let mut job_senders = Vec::with_capacity(instances.len());
         for (index, backend) in instances.into_iter().enumerate() {
             let (job_tx, job_rx) = std::sync::mpsc::channel();
             let idle = idle_tx.clone();
+            let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name(format!("{label}#{index}"))
-                .spawn(move || worker::run(backend, index, job_rx, idle))?;
+                .spawn(move || worker::run(backend, index, job_rx, idle, metrics))?;
             job_senders.push(job_tx);
         }
         let depth = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(batching_task(rx, idle_rx, job_senders, depth.clone(), config.clone()));
-        Ok(Scheduler { tx, depth, config })
+        let task = BatchingTask {
+            rx,
+            idle: idle_rx,
+            workers: job_senders,
+            depth: depth.clone(),
+            policy: config.policy(),
+            batched: config.max_batch_size > 0,
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(task.run());
+        Ok(Scheduler { tx, depth, config, metrics })
     }
 
     /// Requests queued and not yet handed to an instance.
     pub fn queue_depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.depth.load(Ordering::Acquire)
     }
 
-    /// Queues one request and waits for its outputs.
-    pub async fn submit(&self, inputs: Vec<Tensor>, rows: usize) -> Result<Vec<Tensor>, InferError> {
+    /// Queues one request and waits for its outputs. `timeout` (the request's
+    /// own, e.g. a gRPC deadline) overrides the model's default.
+    pub async fn submit(
+        &self,
+        inputs: Vec<Tensor>,
+        rows: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Tensor>, InferError> {
         let reserved = self.depth.fetch_add(1, Ordering::AcqRel);
         if reserved >= self.config.max_queue_size {
             self.depth.fetch_sub(1, Ordering::AcqRel);
@@ -87,100 +156,135 @@ impl Scheduler {
                 self.config.max_queue_size
             )));
         }
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending { inputs, rows, enqueued: Instant::now(), reply };
-        if self.tx.send(pending).is_err() {
-            self.depth.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.set_depth(reserved + 1);
+        let ticket = Ticket::default();
+        let slot = QueueSlot { ticket: ticket.clone(), depth: self.depth.clone(), metrics: self.metrics.clone() };
+        let (reply, mut answer) = oneshot::channel();
+        let deadline = timeout.or(self.config.default_timeout).map(|t| Instant::now() + t);
+        if self.tx.send(Pending::new(inputs, rows, reply, ticket)).is_err() {
             return Err(InferError::Unavailable("the model version is shutting down".into()));
         }
-        answer.await.unwrap_or_else(|_| Err(InferError::Backend("the model instance stopped before answering".into())))
+        let stopped = |_| InferError::Backend("the model instance stopped before answering".into());
+        let Some(deadline) = deadline else {
+            return answer.await.unwrap_or_else(|e| Err(stopped(e)));
+        };
+        match tokio::time::timeout_at(deadline.into(), &mut answer).await {
+            Ok(result) => result.unwrap_or_else(|e| Err(stopped(e))),
+            Err(_) if slot.withdraw() => Err(InferError::Timeout(format!(
+                "the request waited in the queue past its deadline of {} ms and was not run",
+                timeout.or(self.config.default_timeout).unwrap_or_default().as_millis()
+            ))),
+            // Already running: the deadline covers queueing only, so let it finish.
+            Err(_) => answer.await.unwrap_or_else(|e| Err(stopped(e))),
+        }
     }
 }
 
-async fn batching_task(
-    mut rx: mpsc::UnboundedReceiver<Pending>,
-    mut idle: mpsc::UnboundedReceiver<usize>,
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.metrics.forget();
+    }
+}
+
+struct BatchingTask {
+    rx: mpsc::UnboundedReceiver<Pending>,
+    idle: mpsc::UnboundedReceiver<usize>,
     workers: Vec<std::sync::mpsc::Sender<Job>>,
     depth: Arc<AtomicUsize>,
-    config: SchedulerConfig,
-) {
-    let batched = config.max_batch_size > 0;
-    let max_rows = config.max_batch_size.max(1);
-    let mut state = State::default();
-    let mut open = true;
-    // An instance taken from `idle` but not given a job (all abandoned).
-    let mut spare = None;
-    loop {
-        // Wait for work first, then for a free instance: while every instance
-        // is busy, requests keep piling into the next (larger) batch.
-        if state.is_empty() {
-            match rx.recv().await {
-                Some(p) => state.push(p),
-                None => break,
-            }
-        }
-        let worker = match spare.take() {
-            Some(worker) => worker,
-            None => match idle.recv().await {
-                Some(worker) => worker,
-                None => break,
-            },
-        };
-        if open {
-            open = gather(&mut rx, &mut state, max_rows, batched, config.max_queue_delay).await;
-        }
-        let dropped = state.drop_abandoned();
-        let batch = state.take_batch(if batched { max_rows } else { 1 });
-        depth.fetch_sub(dropped + batch.len(), Ordering::AcqRel);
-        if batch.is_empty() {
-            // Everything queued was abandoned; keep the instance for later.
-            spare = Some(worker);
-            if !open && state.is_empty() {
-                break;
-            }
-            continue;
-        }
-        let job = Job { requests: batch, batched };
-        if workers[worker].send(job).is_err() {
-            tracing::error!(worker, "model instance thread is gone");
-        }
-        if !open && state.is_empty() {
-            break;
-        }
-    }
-    // Dropping `workers` here ends the instance threads once they are idle.
+    policy: BatchPolicy,
+    batched: bool,
+    metrics: QueueMetrics,
 }
 
-/// Pulls everything already queued, then waits until the batch is full or the
-/// oldest request has waited `delay`. Returns false once the channel closed.
-async fn gather(
-    rx: &mut mpsc::UnboundedReceiver<Pending>,
-    state: &mut State,
-    max_rows: usize,
-    batched: bool,
-    delay: Duration,
-) -> bool {
-    loop {
+impl BatchingTask {
+    async fn run(mut self) {
+        let mut state = State::default();
+        let mut open = true;
+        // An instance taken from `idle` but not given a job (all abandoned).
+        let mut spare = None;
         loop {
-            match rx.try_recv() {
-                Ok(p) => state.push(p),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            if state.is_empty() {
+                if !open {
+                    break;
+                }
+                match self.rx.recv().await {
+                    Some(p) => state.push(p),
+                    None => break,
+                }
+            }
+            let worker = match spare.take() {
+                Some(worker) => worker,
+                None => match self.wait_for_instance(&mut state, &mut open).await {
+                    Some(worker) => worker,
+                    None => break,
+                },
+            };
+            let rows = self.form_batch(&mut state, &mut open).await;
+            let batch = state.take_batch(rows);
+            if batch.is_empty() {
+                spare = Some(worker);
+                continue;
+            }
+            let taken = batch.len();
+            let now = self.depth.fetch_sub(taken, Ordering::AcqRel) - taken;
+            self.metrics.set_depth(now);
+            let started = Instant::now();
+            self.metrics.observe_batch(
+                batch.iter().map(|p| p.rows).sum(),
+                batch.iter().map(|p| started.saturating_duration_since(p.enqueued)),
+            );
+            if self.workers[worker].send(Job { requests: batch, batched: self.batched }).is_err() {
+                tracing::error!(worker, "model instance thread is gone");
             }
         }
-        if !batched || delay.is_zero() || state.ready_rows(max_rows) >= max_rows {
-            return true;
+        // Dropping `workers` ends the instance threads once they are idle.
+    }
+
+    /// Waits for a free instance while still taking in new requests, so the
+    /// channel never holds more than the depth counter admitted.
+    async fn wait_for_instance(&mut self, state: &mut State, open: &mut bool) -> Option<usize> {
+        loop {
+            tokio::select! {
+                biased;
+                worker = self.idle.recv() => return worker,
+                next = self.rx.recv(), if *open => match next {
+                    Some(p) => {
+                        state.push(p);
+                        if state.len() > 2 * self.policy.max_rows.max(64) {
+                            state.drop_abandoned();
+                        }
+                    }
+                    None => *open = false,
+                },
+            }
         }
-        let Some(oldest) = state.oldest() else {
-            return true;
-        };
-        let deadline = tokio::time::Instant::from_std(oldest + delay);
-        tokio::select! {
-            next = rx.recv() => match next {
-                Some(p) => state.push(p),
-                None => return false,
-            },
-            _ = tokio::time::sleep_until(deadline) => return true,
+    }
+
+    /// Waits until the policy says to dispatch; returns the row cap.
+    async fn form_batch(&mut self, state: &mut State, open: &mut bool) -> usize {
+        loop {
+            while *open {
+                match self.rx.try_recv() {
+                    Ok(p) => state.push(p),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
+                }
+            }
+            state.drop_abandoned();
+            match state.decide(Instant::now(), &self.policy) {
+                Decision::Idle => return self.policy.max_rows,
+                Decision::Run(rows) => return rows,
+                Decision::WaitUntil(_) if !*open => return self.policy.max_rows,
+                Decision::WaitUntil(due) => {
+                    tokio::select! {
+                        next = self.rx.recv() => match next {
+                            Some(p) => state.push(p),
+                            None => *open = false,
+                        },
+                        _ = tokio::time::sleep_until(due.into()) => {}
+                    }
+                }
+            }
         }
     }
 }

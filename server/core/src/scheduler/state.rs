@@ -1,7 +1,9 @@
 //! Batch forming, kept free of I/O so it can be tested and benchmarked alone.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -9,6 +11,33 @@ use crate::error::InferError;
 use crate::tensor::Tensor;
 
 pub type Reply = oneshot::Sender<Result<Vec<Tensor>, InferError>>;
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const GONE: u8 = 2;
+
+/// Who owns a queued request: the batching task takes it, or its waiter
+/// gives up on it (deadline passed, client gone). Exactly one side wins, so
+/// the queue depth is decremented exactly once and an expired request never
+/// runs.
+#[derive(Debug, Clone, Default)]
+pub struct Ticket(Arc<AtomicU8>);
+
+impl Ticket {
+    /// The batching task claims the request for a batch.
+    pub fn take(&self) -> bool {
+        self.0.compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The waiter withdraws the request before it was taken.
+    pub fn give_up(&self) -> bool {
+        self.0.compare_exchange(QUEUED, GONE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.0.load(Ordering::Acquire) == GONE
+    }
+}
 
 /// One request waiting for a model call.
 #[derive(Debug)]
@@ -19,19 +48,46 @@ pub struct Pending {
     pub rows: usize,
     pub enqueued: Instant,
     pub reply: Reply,
+    pub ticket: Ticket,
 }
 
 impl Pending {
+    pub fn new(inputs: Vec<Tensor>, rows: usize, reply: Reply, ticket: Ticket) -> Self {
+        Pending { inputs, rows, enqueued: Instant::now(), reply, ticket }
+    }
+
     /// Requests can share a batch only when every non-batch dimension agrees.
     fn fits_with(&self, other: &Pending) -> bool {
         self.inputs.len() == other.inputs.len()
             && self.inputs.iter().zip(&other.inputs).all(|(a, b)| a.shape.get(1..) == b.shape.get(1..))
     }
 
-    /// The client stopped waiting (disconnected or cancelled).
+    /// The waiter gave up or the client disconnected.
     pub fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.ticket.is_gone() || self.reply.is_closed()
     }
+}
+
+/// How batches are formed (Triton's dynamic batcher knobs).
+#[derive(Debug, Clone)]
+pub struct BatchPolicy {
+    /// Rows per batch at most; 1 with batching off.
+    pub max_rows: usize,
+    /// Sizes worth dispatching at once, ascending, each <= `max_rows`.
+    pub preferred: Vec<usize>,
+    /// How long the oldest request may wait for a fuller batch.
+    pub delay: Duration,
+}
+
+/// What the batching task should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing is queued.
+    Idle,
+    /// Form a batch of at most this many rows now.
+    Run(usize),
+    /// Wait for more requests, at most until then.
+    WaitUntil(Instant),
 }
 
 /// The queue of requests the batching task has taken off the channel.
@@ -58,14 +114,14 @@ impl State {
         self.queue.front().map(|p| p.enqueued)
     }
 
-    /// Drops requests whose client is gone; returns how many.
+    /// Forgets requests nobody waits for any more; returns how many.
     pub fn drop_abandoned(&mut self) -> usize {
         let before = self.queue.len();
         self.queue.retain(|p| !p.abandoned());
         before - self.queue.len()
     }
 
-    /// Rows the next batch would hold if formed now.
+    /// Rows the next batch would hold if formed now with `max_rows`.
     pub fn ready_rows(&self, max_rows: usize) -> usize {
         self.plan(max_rows).1
     }
@@ -88,14 +144,34 @@ impl State {
         (picked, rows)
     }
 
+    /// Dispatch now when the batch is full or reaches a preferred size, or
+    /// when the oldest request has waited `delay`; otherwise wait.
+    pub fn decide(&self, now: Instant, policy: &BatchPolicy) -> Decision {
+        let Some(oldest) = self.oldest() else {
+            return Decision::Idle;
+        };
+        let available = self.ready_rows(policy.max_rows);
+        if available >= policy.max_rows {
+            return Decision::Run(policy.max_rows);
+        }
+        if let Some(&preferred) = policy.preferred.iter().rev().find(|&&p| p <= available) {
+            return Decision::Run(preferred);
+        }
+        let due = oldest + policy.delay;
+        if now >= due { Decision::Run(policy.max_rows) } else { Decision::WaitUntil(due) }
+    }
+
     /// Takes the oldest request plus the following compatible ones, in
-    /// arrival order, up to `max_rows` rows. `max_rows <= 1` disables batching.
+    /// arrival order, up to `max_rows` rows. Requests whose waiter already
+    /// gave up are dropped instead.
     pub fn take_batch(&mut self, max_rows: usize) -> Vec<Pending> {
         let (picked, _) = self.plan(max_rows.max(1));
         let mut batch = Vec::with_capacity(picked.len());
         // Remove from the back so earlier indices stay valid.
         for &i in picked.iter().rev() {
-            if let Some(p) = self.queue.remove(i) {
+            if let Some(p) = self.queue.remove(i)
+                && p.ticket.take()
+            {
                 batch.push(p);
             }
         }
@@ -109,11 +185,17 @@ mod tests {
     use super::*;
     use crate::datatype::DataType;
 
-    fn pending(rows: usize, width: usize) -> (Pending, oneshot::Receiver<Result<Vec<Tensor>, InferError>>) {
+    type Rx = oneshot::Receiver<Result<Vec<Tensor>, InferError>>;
+
+    fn pending(rows: usize, width: usize) -> (Pending, Rx) {
         let (tx, rx) = oneshot::channel();
         let data = vec![0u8; rows * width * 4];
         let input = Tensor::new("x", DataType::Fp32, vec![rows, width], data.into());
-        (Pending { inputs: vec![input], rows, enqueued: Instant::now(), reply: tx }, rx)
+        (Pending::new(vec![input], rows, tx, Ticket::default()), rx)
+    }
+
+    fn policy(max_rows: usize, preferred: Vec<usize>, delay_ms: u64) -> BatchPolicy {
+        BatchPolicy { max_rows, preferred, delay: Duration::from_millis(delay_ms) }
     }
 
     #[test]
@@ -142,18 +224,61 @@ mod tests {
         let (b, _rb) = pending(1, 4);
         state.push(a);
         state.push(b);
-        assert_eq!(state.take_batch(0).len(), 1);
+        assert_eq!(state.take_batch(1).len(), 1);
     }
 
     #[test]
-    fn abandoned_requests_are_dropped() {
+    fn abandoned_and_withdrawn_requests_are_dropped() {
         let mut state = State::default();
         let (a, ra) = pending(1, 4);
         let (b, _rb) = pending(1, 4);
+        let (c, _rc) = pending(1, 4);
+        assert!(c.ticket.give_up());
         state.push(a);
         state.push(b);
+        state.push(c);
         drop(ra);
-        assert_eq!(state.drop_abandoned(), 1);
+        assert_eq!(state.drop_abandoned(), 2);
         assert_eq!(state.len(), 1);
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_never_taken() {
+        let mut state = State::default();
+        let (a, _ra) = pending(1, 4);
+        let (b, _rb) = pending(1, 4);
+        let withdrawn = b.ticket.clone();
+        state.push(a);
+        state.push(b);
+        assert!(withdrawn.give_up());
+        assert_eq!(state.take_batch(8).len(), 1);
+        assert!(!withdrawn.take(), "once given up, it cannot be taken");
+    }
+
+    #[test]
+    fn decides_like_tritons_dynamic_batcher() {
+        let mut state = State::default();
+        let now = Instant::now();
+        assert_eq!(state.decide(now, &policy(8, vec![], 5)), Decision::Idle);
+        let mut keep = Vec::new();
+        for _ in 0..3 {
+            let (p, rx) = pending(1, 4);
+            state.push(p);
+            keep.push(rx);
+        }
+        let oldest = state.oldest().expect("queued");
+        // Not full, no preferred size reached: wait for the delay.
+        assert_eq!(
+            state.decide(oldest, &policy(8, vec![4], 5)),
+            Decision::WaitUntil(oldest + Duration::from_millis(5))
+        );
+        // A preferred size that is reached dispatches at once.
+        assert_eq!(state.decide(oldest, &policy(8, vec![2, 4], 5)), Decision::Run(2));
+        // A full batch dispatches at once.
+        assert_eq!(state.decide(oldest, &policy(3, vec![], 5)), Decision::Run(3));
+        // Once the delay has passed, whatever is there runs.
+        assert_eq!(state.decide(oldest + Duration::from_millis(5), &policy(8, vec![4], 5)), Decision::Run(8));
+        // No delay: run immediately.
+        assert_eq!(state.decide(oldest, &policy(8, vec![], 0)), Decision::Run(8));
     }
 }

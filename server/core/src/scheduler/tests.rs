@@ -9,6 +9,7 @@ use crate::backend::{Backend, Batch, BatchOutput, ModelMetadata, TensorSpec};
 use crate::datatype::DataType;
 use crate::elements::{f32_bytes, f32_values};
 use crate::error::{BackendError, InferError};
+use crate::metrics::{Metrics, QueueMetrics};
 use crate::tensor::Tensor;
 
 /// Doubles its input; records every batch's row count; panics on NaN.
@@ -16,6 +17,8 @@ struct Doubler {
     metadata: ModelMetadata,
     batches: Arc<Mutex<Vec<usize>>>,
     delay: Duration,
+    /// When each call started and ended.
+    spans: Arc<Mutex<Vec<(std::time::Instant, std::time::Instant)>>>,
 }
 
 impl Backend for Doubler {
@@ -30,7 +33,9 @@ impl Backend for Doubler {
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
         let input = &batch.inputs[0];
         self.batches.lock().expect("lock").push(input.rows());
+        let began = std::time::Instant::now();
         std::thread::sleep(self.delay);
+        self.spans.lock().expect("lock").push((began, std::time::Instant::now()));
         let values = f32_values(&input.data);
         assert!(!values.iter().any(|v| v.is_nan()), "NaN input");
         let doubled: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
@@ -45,13 +50,17 @@ fn start(max_batch: usize, delay_us: u64, queue: usize, compute: Duration) -> (A
         metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
         batches: batches.clone(),
         delay: compute,
+        spans: Arc::default(),
     };
     let config = SchedulerConfig {
         max_batch_size: max_batch,
         max_queue_delay: Duration::from_micros(delay_us),
+        preferred_batch_sizes: Vec::new(),
         max_queue_size: queue,
+        default_timeout: None,
     };
-    (Arc::new(Scheduler::start("test", vec![Box::new(backend)], config).expect("starts")), batches)
+    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    (Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts")), batches)
 }
 
 fn input(rows: usize, base: f32) -> Vec<Tensor> {
@@ -65,7 +74,7 @@ async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let s = scheduler.clone();
-            tokio::spawn(async move { s.submit(input(1 + i % 2, i as f32 * 100.0), 1 + i % 2).await })
+            tokio::spawn(async move { s.submit(input(1 + i % 2, i as f32 * 100.0), 1 + i % 2, None).await })
         })
         .collect();
     for (i, task) in tasks.into_iter().enumerate() {
@@ -81,13 +90,13 @@ async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_at_once() {
     let (scheduler, batches) = start(1, 0, 2, Duration::from_millis(300));
-    let spawn = |s: Arc<Scheduler>| tokio::spawn(async move { s.submit(input(1, 0.0), 1).await });
+    let spawn = |s: Arc<Scheduler>| tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await });
     let running = spawn(scheduler.clone());
     wait_for(|| batches.lock().expect("lock").len() == 1).await;
     // The instance is busy; two more fill the queue.
     let queued = [spawn(scheduler.clone()), spawn(scheduler.clone())];
     wait_for(|| scheduler.queue_depth() == 2).await;
-    let refused = scheduler.submit(input(1, 0.0), 1).await;
+    let refused = scheduler.submit(input(1, 0.0), 1, None).await;
     assert!(matches!(refused, Err(InferError::Overloaded(_))), "{refused:?}");
     assert!(running.await.expect("join").is_ok());
     for task in queued {
@@ -109,14 +118,14 @@ async fn abandoned_requests_are_not_computed() {
     let (scheduler, batches) = start(1, 0, 10, Duration::from_millis(100));
     let first = {
         let s = scheduler.clone();
-        tokio::spawn(async move { s.submit(input(1, 0.0), 1).await })
+        tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await })
     };
     wait_for(|| batches.lock().expect("lock").len() == 1).await;
     // Queued behind the busy instance, then the client goes away.
-    let gone = tokio::time::timeout(Duration::from_millis(10), scheduler.submit(input(1, 5.0), 1)).await;
+    let gone = tokio::time::timeout(Duration::from_millis(10), scheduler.submit(input(1, 5.0), 1, None)).await;
     assert!(gone.is_err(), "timed out while queued");
     first.await.expect("join").expect("first completes");
-    let last = scheduler.submit(input(1, 1.0), 1).await.expect("ok");
+    let last = scheduler.submit(input(1, 1.0), 1, None).await.expect("ok");
     assert_eq!(f32_values(&last[0].data), vec![2.0, 4.0]);
     assert_eq!(*batches.lock().expect("lock"), vec![1, 1], "the abandoned request never ran");
 }
@@ -125,8 +134,99 @@ async fn abandoned_requests_are_not_computed() {
 async fn a_panicking_model_fails_the_batch_not_the_server() {
     let (scheduler, _) = start(4, 0, 10, Duration::ZERO);
     let bad = vec![Tensor::new("x", DataType::Fp32, vec![1, 2], f32_bytes(&[f32::NAN, 1.0]))];
-    let err = scheduler.submit(bad, 1).await.expect_err("panics");
+    let err = scheduler.submit(bad, 1, None).await.expect_err("panics");
     assert!(matches!(err, InferError::Backend(_)), "{err:?}");
-    let ok = scheduler.submit(input(1, 1.0), 1).await.expect("instance survived");
+    let ok = scheduler.submit(input(1, 1.0), 1, None).await.expect("instance survived");
     assert_eq!(f32_values(&ok[0].data), vec![2.0, 4.0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_expires_in_the_queue_is_answered_and_never_runs() {
+    let (scheduler, batches) = start(4, 0, 10, Duration::from_millis(150));
+    let running = {
+        let s = scheduler.clone();
+        tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await })
+    };
+    wait_for(|| batches.lock().expect("lock").len() == 1).await;
+    let asked = std::time::Instant::now();
+    let expired = scheduler.submit(input(1, 9.0), 1, Some(Duration::from_millis(20))).await;
+    assert!(matches!(expired, Err(InferError::Timeout(_))), "{expired:?}");
+    assert!(asked.elapsed() < Duration::from_millis(140), "answered at its deadline, not after the batch");
+    assert_eq!(scheduler.queue_depth(), 0, "the expired request left the queue");
+    running.await.expect("join").expect("first completes");
+    scheduler.submit(input(1, 1.0), 1, None).await.expect("ok");
+    assert_eq!(*batches.lock().expect("lock"), vec![1, 1], "the expired request never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preferred_batch_size_dispatches_before_the_delay() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
+    let backend = Doubler {
+        metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
+        batches: batches.clone(),
+        delay: Duration::ZERO,
+        spans: Arc::default(),
+    };
+    let config = SchedulerConfig {
+        max_batch_size: 16,
+        max_queue_delay: Duration::from_secs(5),
+        preferred_batch_sizes: vec![4],
+        max_queue_size: 100,
+        default_timeout: None,
+    };
+    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    let scheduler = Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts"));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1, i as f32), 1, None).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("ok");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4), "did not wait for the 5 s delay");
+    assert_eq!(*batches.lock().expect("lock"), vec![4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_run_batches_in_parallel() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
+    let instances: Vec<Box<dyn Backend>> = (0..3)
+        .map(|_| {
+            Box::new(Doubler {
+                metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
+                batches: batches.clone(),
+                delay: Duration::from_millis(200),
+                spans: spans.clone(),
+            }) as Box<dyn Backend>
+        })
+        .collect();
+    let config = SchedulerConfig {
+        max_batch_size: 0,
+        max_queue_delay: Duration::ZERO,
+        preferred_batch_sizes: Vec::new(),
+        max_queue_size: 100,
+        default_timeout: None,
+    };
+    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    let scheduler = Arc::new(Scheduler::start("test", instances, config, metrics).expect("starts"));
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1, i as f32), 1, None).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("ok");
+    }
+    let spans = spans.lock().expect("lock");
+    assert_eq!(spans.len(), 3);
+    let last_start = spans.iter().map(|s| s.0).max().expect("spans");
+    let first_end = spans.iter().map(|s| s.1).min().expect("spans");
+    assert!(last_start < first_end, "the three calls ran at the same time on three instances");
 }

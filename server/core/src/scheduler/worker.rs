@@ -8,6 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::{Backend, Batch};
 use crate::error::InferError;
+use crate::metrics::QueueMetrics;
 use crate::scheduler::state::Pending;
 use crate::tensor::Tensor;
 
@@ -20,19 +21,25 @@ pub struct Job {
 
 /// Runs until the job channel closes (the model version is being unloaded and
 /// its queue has drained); dropping `backend` then frees the model.
-pub fn run(mut backend: Box<dyn Backend>, index: usize, jobs: mpsc::Receiver<Job>, idle: UnboundedSender<usize>) {
+pub fn run(
+    mut backend: Box<dyn Backend>,
+    index: usize,
+    jobs: mpsc::Receiver<Job>,
+    idle: UnboundedSender<usize>,
+    metrics: QueueMetrics,
+) {
     if idle.send(index).is_err() {
         return;
     }
     while let Ok(job) = jobs.recv() {
-        run_job(backend.as_mut(), job);
+        run_job(backend.as_mut(), job, &metrics);
         if idle.send(index).is_err() {
             break;
         }
     }
 }
 
-fn run_job(backend: &mut dyn Backend, job: Job) {
+fn run_job(backend: &mut dyn Backend, job: Job, metrics: &QueueMetrics) {
     let mut requests = job.requests;
     // A client may have left while the batch waited for this thread.
     requests.retain(|p| !p.abandoned());
@@ -41,7 +48,9 @@ fn run_job(backend: &mut dyn Backend, job: Job) {
     }
     let row_counts: Vec<usize> = requests.iter().map(|p| p.rows).collect();
     let batch = assemble(&mut requests);
+    let started = std::time::Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| backend.infer(batch)));
+    metrics.observe_compute(started.elapsed());
     let outputs = match result {
         Ok(Ok(out)) => out.outputs,
         Ok(Err(e)) => return fail(requests, InferError::Backend(e.0)),

@@ -1,0 +1,234 @@
+//! The metrics named in DESIGN.md (their names and labels are an interface:
+//! rollout analyses query them). Registered on a registry the caller gives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use crate::error::InferError;
+
+/// Latency buckets from 50 us to 30 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+
+/// Which transport a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Rest,
+    Grpc,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Rest => "rest",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// The rollout role (`stable` / `canary`) observations are labelled with.
+/// Swappable at run time: Argo Rollouts relabels pods in place.
+#[derive(Debug, Clone)]
+pub struct Role(Arc<ArcSwap<String>>);
+
+impl Role {
+    pub fn new(role: impl Into<String>) -> Self {
+        Role(Arc::new(ArcSwap::from_pointee(role.into())))
+    }
+
+    pub fn get(&self) -> Arc<String> {
+        self.0.load_full()
+    }
+
+    pub fn set(&self, role: impl Into<String>) {
+        self.0.store(Arc::new(role.into()));
+    }
+}
+
+impl Default for Role {
+    fn default() -> Self {
+        Role::new("stable")
+    }
+}
+
+/// Label used for requests naming a model that does not exist, so that
+/// arbitrary client input cannot create unbounded label values.
+pub const UNKNOWN_MODEL: &str = "_unknown";
+
+pub struct Metrics {
+    pub role: Role,
+    pub inference_duration: HistogramVec,
+    pub requests_total: IntCounterVec,
+    pub errors_total: IntCounterVec,
+    pub queue_duration: HistogramVec,
+    pub compute_duration: HistogramVec,
+    pub batch_size: HistogramVec,
+    pub queue_depth: IntGaugeVec,
+    pub loaded: IntGaugeVec,
+    pub load_duration: HistogramVec,
+    pub swaps_total: IntCounterVec,
+}
+
+fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+}
+
+impl Metrics {
+    /// Creates every metric and registers it on `registry`.
+    pub fn register(registry: &Registry, role: Role) -> prometheus::Result<Arc<Self>> {
+        let m = Metrics {
+            role,
+            inference_duration: histogram(
+                "model_inference_duration_seconds",
+                "End-to-end inference latency inside the server, from decoded request to response.",
+                LATENCY_BUCKETS,
+                &["model", "version", "role", "protocol"],
+            )?,
+            requests_total: IntCounterVec::new(
+                Opts::new("model_inference_requests_total", "Inference requests by outcome (HTTP-style status code)."),
+                &["model", "version", "role", "protocol", "code"],
+            )?,
+            errors_total: IntCounterVec::new(
+                Opts::new("model_inference_errors_total", "Failed inference requests by reason."),
+                &["model", "version", "role", "reason"],
+            )?,
+            queue_duration: histogram(
+                "model_queue_duration_seconds",
+                "Time a request waited in the batching queue.",
+                LATENCY_BUCKETS,
+                &["model", "version", "role"],
+            )?,
+            compute_duration: histogram(
+                "model_compute_duration_seconds",
+                "Time one batch spent in the backend.",
+                LATENCY_BUCKETS,
+                &["model", "version", "role"],
+            )?,
+            batch_size: histogram("model_batch_size", "Rows per model call.", BATCH_BUCKETS, &["model", "version"])?,
+            queue_depth: IntGaugeVec::new(
+                Opts::new("model_queue_depth", "Requests queued and not yet running."),
+                &["model", "version"],
+            )?,
+            loaded: IntGaugeVec::new(
+                Opts::new("model_loaded", "1 while a model version is loaded."),
+                &["model", "version", "role", "backend", "device"],
+            )?,
+            load_duration: histogram(
+                "model_load_duration_seconds",
+                "Time to load and warm up a model version.",
+                LATENCY_BUCKETS,
+                &["model", "backend"],
+            )?,
+            swaps_total: IntCounterVec::new(
+                Opts::new("model_swaps_total", "Model version loads and swaps by result."),
+                &["model", "result"],
+            )?,
+        };
+        registry.register(Box::new(m.inference_duration.clone()))?;
+        registry.register(Box::new(m.requests_total.clone()))?;
+        registry.register(Box::new(m.errors_total.clone()))?;
+        registry.register(Box::new(m.queue_duration.clone()))?;
+        registry.register(Box::new(m.compute_duration.clone()))?;
+        registry.register(Box::new(m.batch_size.clone()))?;
+        registry.register(Box::new(m.queue_depth.clone()))?;
+        registry.register(Box::new(m.loaded.clone()))?;
+        registry.register(Box::new(m.load_duration.clone()))?;
+        registry.register(Box::new(m.swaps_total.clone()))?;
+        Ok(Arc::new(m))
+    }
+
+    /// Metrics on a private registry, for tests and tools.
+    pub fn unregistered() -> Arc<Self> {
+        Metrics::register(&Registry::new(), Role::default()).expect("fresh registry accepts every metric")
+    }
+
+    /// One finished inference request, successful or not.
+    pub fn observe_request(
+        &self,
+        model: &str,
+        version: &str,
+        protocol: Protocol,
+        elapsed: Duration,
+        outcome: Result<(), &InferError>,
+    ) {
+        let role = self.role.get();
+        let code = match outcome {
+            Ok(()) => "200",
+            Err(e) => status_code(e),
+        };
+        self.requests_total.with_label_values(&[model, version, role.as_str(), protocol.as_str(), code]).inc();
+        match outcome {
+            Ok(()) => self
+                .inference_duration
+                .with_label_values(&[model, version, role.as_str(), protocol.as_str()])
+                .observe(elapsed.as_secs_f64()),
+            Err(e) => self.errors_total.with_label_values(&[model, version, role.as_str(), e.reason()]).inc(),
+        }
+    }
+}
+
+/// The HTTP status an error maps to, as the `code` label (same for gRPC, so
+/// one query covers both transports).
+pub fn status_code(error: &InferError) -> &'static str {
+    match error {
+        InferError::InvalidInput(_) => "400",
+        InferError::NotFound(_) => "404",
+        InferError::PayloadTooLarge(_) => "413",
+        InferError::Overloaded(_) => "429",
+        InferError::Backend(_) => "500",
+        InferError::Unavailable(_) => "503",
+        InferError::Timeout(_) => "504",
+    }
+}
+
+/// Per-model-version handles the scheduler observes into.
+#[derive(Clone)]
+pub struct QueueMetrics {
+    metrics: Arc<Metrics>,
+    model: String,
+    version: String,
+    depth: prometheus::IntGauge,
+    batch_size: prometheus::Histogram,
+}
+
+impl QueueMetrics {
+    pub fn new(metrics: Arc<Metrics>, model: &str, version: u64) -> Self {
+        let version = version.to_string();
+        let depth = metrics.queue_depth.with_label_values(&[model, &version]);
+        let batch_size = metrics.batch_size.with_label_values(&[model, &version]);
+        QueueMetrics { metrics, model: model.to_owned(), version, depth, batch_size }
+    }
+
+    pub fn set_depth(&self, depth: usize) {
+        self.depth.set(depth as i64);
+    }
+
+    pub fn observe_batch(&self, rows: usize, queue_waits: impl Iterator<Item = Duration>) {
+        self.batch_size.observe(rows as f64);
+        let role = self.metrics.role.get();
+        let queue = self.metrics.queue_duration.with_label_values(&[&self.model, &self.version, role.as_str()]);
+        for wait in queue_waits {
+            queue.observe(wait.as_secs_f64());
+        }
+    }
+
+    pub fn observe_compute(&self, elapsed: Duration) {
+        let role = self.metrics.role.get();
+        self.metrics
+            .compute_duration
+            .with_label_values(&[&self.model, &self.version, role.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Removes this version's series once it is unloaded.
+    pub fn forget(&self) {
+        let _ = self.metrics.queue_depth.remove_label_values(&[&self.model, &self.version]);
+        let _ = self.metrics.batch_size.remove_label_values(&[&self.model, &self.version]);
+    }
+}
