@@ -1,9 +1,11 @@
-//! `sluice-bench`: a closed-loop load generator for the v2 protocol.
+//! `sluice-bench`: a load generator for Open Inference Protocol v2 servers.
 //!
-//! N workers each keep one request in flight (one keep-alive connection per
-//! worker for REST, one shared HTTP/2 channel for gRPC) until the request
-//! count or the duration is reached, then latency percentiles and throughput
-//! are printed (or emitted as JSON with `--json`).
+//! Closed loop (`--concurrency N`): N workers each keep one request in
+//! flight. Open loop (`--rate R`): requests are sent on a fixed schedule
+//! whatever the server does, and latency is measured from each request's
+//! scheduled time, so a slow server cannot hide its queueing (no coordinated
+//! omission). Prints throughput, latency percentiles, refusals and errors,
+//! or one JSON object with `--json`.
 
 mod payload;
 mod report;
@@ -13,21 +15,21 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
-use report::Report;
-use transport::Client;
+use report::{Report, Samples};
+use transport::{Client, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
     /// POST /v2/models/{m}/infer with JSON data.
     RestJson,
-    /// POST with the binary tensor extension, both ways.
+    /// POST with the binary tensor extension.
     RestBinary,
     /// gRPC ModelInfer with raw_input_contents.
     Grpc,
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice-bench", about = "Closed-loop load generator for Open Inference Protocol v2 servers")]
+#[command(name = "sluice-bench", about = "Load generator for Open Inference Protocol v2 servers")]
 pub struct Args {
     /// host:port of the REST endpoint.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -43,13 +45,20 @@ pub struct Args {
     /// Rows per request.
     #[arg(long, default_value_t = 1)]
     pub rows: usize,
-    /// Requests in flight at once.
+    /// Closed loop: requests in flight at once (open loop: connections opened
+    /// during warm-up).
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
-    /// Total requests to send (after warm-up).
+    /// Closed loop: total requests to send (after warm-up).
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,
-    /// Stop after this many seconds even if requests remain.
+    /// Open loop: requests per second, sent on a fixed schedule.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: how long to send, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Stop a closed-loop run after this many seconds even if requests remain.
     #[arg(long, default_value_t = 120.0)]
     pub max_seconds: f64,
     /// Requests sent first and not measured.
@@ -64,43 +73,99 @@ pub struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let client = Client::connect(&args).await?;
-    for _ in 0..args.warmup {
-        client.call().await?;
-    }
+    warm_up(&client, &args).await;
     let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(args.max_seconds);
-    let per_worker = args.requests.div_ceil(args.concurrency.max(1));
-    let mut workers = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency.max(1) {
-        let client = client.clone_for_worker(&args).await?;
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_worker);
-            let mut errors = 0usize;
-            for _ in 0..per_worker {
-                if Instant::now() > deadline {
-                    break;
-                }
-                let sent = Instant::now();
-                match client.call().await {
-                    Ok(()) => latencies.push(sent.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for worker in workers {
-        let (l, e) = worker.await?;
-        latencies.extend(l);
-        errors += e;
-    }
-    let report = Report::new(&args, latencies, errors, started.elapsed());
+    let samples = match args.rate {
+        Some(rate) => open_loop(&client, rate, Duration::from_secs_f64(args.duration)).await,
+        None => closed_loop(&client, &args).await?,
+    };
+    let report = Report::new(&args, samples, started.elapsed());
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{report}");
     }
     Ok(())
+}
+
+/// Unmeasured requests from `concurrency` workers at once, which also opens
+/// the connections the measured run will reuse.
+async fn warm_up(client: &Client, args: &Args) {
+    let workers = args.concurrency.max(1);
+    let per_worker = args.warmup.div_ceil(workers).max(1);
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_worker {
+                    client.call().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+async fn closed_loop(client: &Client, args: &Args) -> anyhow::Result<Samples> {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.max_seconds);
+    let workers = args.concurrency.max(1);
+    let per_worker = args.requests.div_ceil(workers);
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut samples = Samples::default();
+                for _ in 0..per_worker {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let outcome = client.call().await;
+                    samples.record(outcome, sent.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Samples::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    Ok(all)
+}
+
+async fn open_loop(client: &Client, rate: f64, duration: Duration) -> Samples {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Outcome, Duration, Duration)>();
+    let start = Instant::now();
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let mut sent = 0u64;
+    while sent < total {
+        // Send everything due by now, then sleep until the next one is due.
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
+        while sent < due {
+            let scheduled = start + Duration::from_secs_f64(sent as f64 / rate);
+            let (client, tx) = (client.clone(), tx.clone());
+            tokio::spawn(async move {
+                // Timed from dispatch: tokio's 1 ms timer makes dispatch run
+                // up to a tick behind schedule, which is the generator's lag,
+                // not the server's; that lag is reported separately.
+                let dispatched = Instant::now();
+                let lag = dispatched.saturating_duration_since(scheduled);
+                let outcome = client.call().await;
+                let _ = tx.send((outcome, dispatched.elapsed(), lag));
+            });
+            sent += 1;
+        }
+        let next = start + Duration::from_secs_f64(sent as f64 / rate);
+        tokio::time::sleep_until(next.into()).await;
+    }
+    drop(tx);
+    let mut samples = Samples::default();
+    while let Some((outcome, latency, lag)) = rx.recv().await {
+        samples.record(outcome, latency);
+        samples.record_lag(lag);
+    }
+    samples
 }

@@ -1,5 +1,7 @@
-//! One client per worker: a keep-alive HTTP/1.1 connection, or a clone of a
-//! shared gRPC channel.
+//! The client side of one benchmark: REST over a pool of keep-alive HTTP/1.1
+//! connections (one per request in flight), or gRPC over one HTTP/2 channel.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -9,23 +11,67 @@ use sluice_proto::ModelInferRequest;
 use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use sluice_proto::model_infer_request::InferInputTensor;
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
 use crate::{Args, Protocol, payload};
 
-pub enum Client {
-    Rest { sender: Mutex<SendRequest<Full<Bytes>>>, uri: String, host: String, body: Bytes, header_len: Option<usize> },
-    Grpc { client: GrpcInferenceServiceClient<Channel>, request: ModelInferRequest },
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// 429 / RESOURCE_EXHAUSTED: the server refused it (overload).
+    Refused,
+    Failed,
 }
 
-async fn http_sender(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(connection);
-    Ok(sender)
+#[derive(Clone)]
+pub enum Client {
+    Rest(Arc<RestClient>),
+    Grpc { client: GrpcInferenceServiceClient<Channel>, request: Arc<ModelInferRequest> },
+}
+
+pub struct RestClient {
+    addr: String,
+    uri: String,
+    body: Bytes,
+    header_len: Option<usize>,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl RestClient {
+    async fn connection(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+        let pooled = self.idle.lock().map_err(|_| anyhow::anyhow!("pool poisoned"))?.pop();
+        if let Some(sender) = pooled {
+            return Ok(sender);
+        }
+        let stream = TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    async fn call(&self) -> anyhow::Result<Outcome> {
+        let mut sender = self.connection().await?;
+        let mut builder = Request::post(self.uri.as_str())
+            .header("host", self.addr.as_str())
+            .header("content-type", "application/json");
+        if let Some(n) = self.header_len {
+            builder = builder.header("inference-header-content-length", n);
+        }
+        sender.ready().await?;
+        let response = sender.send_request(builder.body(Full::new(self.body.clone()))?).await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(sender);
+        }
+        Ok(match status.as_u16() {
+            200..=299 => Outcome::Ok,
+            429 => Outcome::Refused,
+            _ => Outcome::Failed,
+        })
+    }
 }
 
 impl Client {
@@ -39,16 +85,18 @@ impl Client {
                     }
                     _ => (payload::rest_json(args.rows), None),
                 };
-                Ok(Client::Rest {
-                    sender: Mutex::new(http_sender(&args.http).await?),
+                Ok(Client::Rest(Arc::new(RestClient {
+                    addr: args.http.clone(),
                     uri: format!("/v2/models/{}/infer", args.model),
-                    host: args.http.clone(),
                     body,
                     header_len,
-                })
+                    idle: Mutex::new(Vec::new()),
+                })))
             }
             Protocol::Grpc => {
-                let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc)).await?;
+                let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc))
+                    .await?
+                    .max_decoding_message_size(usize::MAX);
                 let request = ModelInferRequest {
                     model_name: args.model.clone(),
                     inputs: vec![InferInputTensor {
@@ -60,48 +108,22 @@ impl Client {
                     raw_input_contents: vec![payload::raw_features(args.rows)],
                     ..Default::default()
                 };
-                Ok(Client::Grpc { client, request })
+                Ok(Client::Grpc { client, request: Arc::new(request) })
             }
         }
     }
 
-    /// A client for one more worker: REST opens its own connection.
-    pub async fn clone_for_worker(&self, args: &Args) -> anyhow::Result<Client> {
-        Ok(match self {
-            Client::Rest { uri, host, body, header_len, .. } => Client::Rest {
-                sender: Mutex::new(http_sender(&args.http).await?),
-                uri: uri.clone(),
-                host: host.clone(),
-                body: body.clone(),
-                header_len: *header_len,
-            },
-            Client::Grpc { client, request } => Client::Grpc { client: client.clone(), request: request.clone() },
-        })
-    }
-
-    /// Sends one request and reads the whole response; non-2xx is an error.
-    pub async fn call(&self) -> anyhow::Result<()> {
+    /// Sends one request and reads the whole response.
+    pub async fn call(&self) -> Outcome {
         match self {
-            Client::Rest { sender, uri, host, body, header_len } => {
-                let mut builder = Request::post(uri.as_str())
-                    .header("host", host.as_str())
-                    .header("content-type", "application/json");
-                if let Some(n) = header_len {
-                    builder = builder.header("inference-header-content-length", *n);
-                }
-                let request = builder.body(Full::new(body.clone()))?;
-                let mut sender = sender.lock().await;
-                sender.ready().await?;
-                let response = sender.send_request(request).await?;
-                let status = response.status();
-                let _ = response.into_body().collect().await?;
-                anyhow::ensure!(status.is_success(), "HTTP {status}");
-                Ok(())
-            }
+            Client::Rest(rest) => rest.call().await.unwrap_or(Outcome::Failed),
             Client::Grpc { client, request } => {
                 let mut client = client.clone();
-                client.model_infer(request.clone()).await?;
-                Ok(())
+                match client.model_infer((**request).clone()).await {
+                    Ok(_) => Outcome::Ok,
+                    Err(status) if status.code() == tonic::Code::ResourceExhausted => Outcome::Refused,
+                    Err(_) => Outcome::Failed,
+                }
             }
         }
     }

@@ -167,15 +167,25 @@ impl State {
     pub fn take_batch(&mut self, max_rows: usize) -> Vec<Pending> {
         let (picked, _) = self.plan(max_rows.max(1));
         let mut batch = Vec::with_capacity(picked.len());
-        // Remove from the back so earlier indices stay valid.
-        for &i in picked.iter().rev() {
-            if let Some(p) = self.queue.remove(i)
-                && p.ticket.take()
-            {
-                batch.push(p);
+        if picked.last().is_some_and(|&last| last + 1 == picked.len()) {
+            // The common case, a prefix of the queue: no shifting.
+            batch.extend(self.queue.drain(..picked.len()).filter(|p| p.ticket.take()));
+            return batch;
+        }
+        // One pass that splits the queue, keeping arrival order on both sides.
+        let mut rest = VecDeque::with_capacity(self.queue.len() - picked.len());
+        let mut next = picked.iter().peekable();
+        for (i, p) in self.queue.drain(..).enumerate() {
+            if next.peek() == Some(&&i) {
+                next.next();
+                if p.ticket.take() {
+                    batch.push(p);
+                }
+            } else {
+                rest.push_back(p);
             }
         }
-        batch.reverse();
+        self.queue = rest;
         batch
     }
 }
