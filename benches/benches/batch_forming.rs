@@ -9,7 +9,9 @@ use sluice_core::Tensor;
 use sluice_core::scheduler::state::{BatchPolicy, Pending, State, Ticket};
 use tokio::sync::oneshot;
 
-fn queue(n: usize, widths: &[usize]) -> (State, Vec<oneshot::Receiver<Result<Vec<Tensor>, sluice_core::InferError>>>) {
+type Answer = oneshot::Receiver<Result<Vec<Tensor>, sluice_core::InferError>>;
+
+fn queue(n: usize, widths: &[usize]) -> (State, Vec<Answer>) {
     let mut state = State::default();
     let mut receivers = Vec::with_capacity(n);
     for i in 0..n {
