@@ -49,6 +49,9 @@ pub struct Args {
     /// during warm-up).
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
+    /// gRPC: HTTP/2 connections the calls are spread over.
+    #[arg(long, default_value_t = 1)]
+    pub grpc_connections: usize,
     /// Closed loop: total requests to send (after warm-up).
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,

@@ -53,6 +53,7 @@ pub struct Report {
     pub p99_us: f64,
     pub max_us: f64,
     pub mean_us: f64,
+    pub refused_p50_us: f64,
     pub refused_p99_us: f64,
     pub refused_max_us: f64,
     pub max_dispatch_lag_us: f64,
@@ -93,6 +94,7 @@ impl Report {
             p99_us: percentile(ok, 99.0),
             max_us: ok.last().map_or(0.0, |d| micros(*d)),
             mean_us: if ok.is_empty() { 0.0 } else { micros(total) / ok.len() as f64 },
+            refused_p50_us: percentile(&samples.refused, 50.0),
             refused_p99_us: percentile(&samples.refused, 99.0),
             refused_max_us: samples.refused.last().map_or(0.0, |d| micros(*d)),
             max_dispatch_lag_us: micros(samples.max_lag),
@@ -122,7 +124,11 @@ impl fmt::Display for Report {
             write!(f, " | generator lag max {:.0}us", self.max_dispatch_lag_us)?;
         }
         if self.refused > 0 {
-            write!(f, " | refusals p99 {:.0}us max {:.0}us", self.refused_p99_us, self.refused_max_us)?;
+            write!(
+                f,
+                " | refusals p50 {:.0}us p99 {:.0}us max {:.0}us",
+                self.refused_p50_us, self.refused_p99_us, self.refused_max_us
+            )?;
         }
         Ok(())
     }

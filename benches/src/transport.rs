@@ -27,7 +27,14 @@ pub enum Outcome {
 #[derive(Clone)]
 pub enum Client {
     Rest(Arc<RestClient>),
-    Grpc { client: GrpcInferenceServiceClient<Channel>, request: Arc<ModelInferRequest> },
+    Grpc(Arc<GrpcClient>),
+}
+
+/// gRPC calls spread round-robin over a few HTTP/2 connections.
+pub struct GrpcClient {
+    channels: Vec<GrpcInferenceServiceClient<Channel>>,
+    next: std::sync::atomic::AtomicUsize,
+    request: ModelInferRequest,
 }
 
 pub struct RestClient {
@@ -94,9 +101,13 @@ impl Client {
                 })))
             }
             Protocol::Grpc => {
-                let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc))
-                    .await?
-                    .max_decoding_message_size(usize::MAX);
+                let mut channels = Vec::with_capacity(args.grpc_connections.max(1));
+                for _ in 0..args.grpc_connections.max(1) {
+                    let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc))
+                        .await?
+                        .max_decoding_message_size(usize::MAX);
+                    channels.push(client);
+                }
                 let request = ModelInferRequest {
                     model_name: args.model.clone(),
                     inputs: vec![InferInputTensor {
@@ -108,7 +119,7 @@ impl Client {
                     raw_input_contents: vec![payload::raw_features(args.rows)],
                     ..Default::default()
                 };
-                Ok(Client::Grpc { client, request: Arc::new(request) })
+                Ok(Client::Grpc(Arc::new(GrpcClient { channels, next: Default::default(), request })))
             }
         }
     }
@@ -117,9 +128,10 @@ impl Client {
     pub async fn call(&self) -> Outcome {
         match self {
             Client::Rest(rest) => rest.call().await.unwrap_or(Outcome::Failed),
-            Client::Grpc { client, request } => {
-                let mut client = client.clone();
-                match client.model_infer((**request).clone()).await {
+            Client::Grpc(grpc) => {
+                let i = grpc.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % grpc.channels.len();
+                let mut client = grpc.channels[i].clone();
+                match client.model_infer(grpc.request.clone()).await {
                     Ok(_) => Outcome::Ok,
                     Err(status) if status.code() == tonic::Code::ResourceExhausted => Outcome::Refused,
                     Err(_) => Outcome::Failed,

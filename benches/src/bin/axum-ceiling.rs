@@ -9,6 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use serde::Deserialize;
 
+// The same allocator as sluice, so the comparison is of request handling only.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Deserialize)]
 struct Request {
     #[serde(default)]

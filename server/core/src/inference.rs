@@ -149,18 +149,17 @@ impl Inference {
     /// Runs one request and records it in the request metrics.
     pub async fn infer(&self, request: InferRequest, protocol: Protocol) -> Result<InferResponse, InferError> {
         let started = Instant::now();
-        let (model, version) = (request.model_name.clone(), request.model_version);
-        let result = self.run(request).await;
-        match &result {
-            Ok(response) => self.metrics.observe_request(
-                &response.model_name,
-                &response.model_version.to_string(),
-                protocol,
-                started.elapsed(),
-                Ok(()),
-            ),
-            Err(e) => self.reject(&model, version, protocol, started.elapsed(), e),
-        }
+        let handle = match self.resolve(&request.model_name, request.model_version) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.reject(&request.model_name, request.model_version, protocol, started.elapsed(), &e);
+                return Err(e);
+            }
+        };
+        let result = self.run(&handle, request).await;
+        let outcome = result.as_ref().map(|_| ());
+        let version = handle.version.to_string();
+        self.metrics.observe_request(&handle.name, &version, protocol, started.elapsed(), outcome);
         result
     }
 
@@ -173,8 +172,7 @@ impl Inference {
         self.metrics.observe_request(model, &version, protocol, elapsed, Err(error));
     }
 
-    async fn run(&self, request: InferRequest) -> Result<InferResponse, InferError> {
-        let handle = self.resolve(&request.model_name, request.model_version)?;
+    async fn run(&self, handle: &ModelHandle, request: InferRequest) -> Result<InferResponse, InferError> {
         let timeout = request.effective_timeout()?;
         let wanted = select_outputs(&handle.name, &handle.metadata, &request.outputs)?;
         let checked =

@@ -29,6 +29,10 @@ use crate::tensor::Tensor;
 use state::{BatchPolicy, Decision, Pending, State, Ticket};
 use worker::Job;
 
+/// How often a batching task whose instances are all busy prunes requests
+/// whose clients have gone.
+const PRUNE_INTERVAL: Duration = Duration::from_millis(5);
+
 /// Batching knobs taken from `model.toml`.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -240,22 +244,25 @@ impl BatchingTask {
         // Dropping `workers` ends the instance threads once they are idle.
     }
 
-    /// Waits for a free instance while still taking in new requests, so the
-    /// channel never holds more than the depth counter admitted.
+    /// Waits for a free instance. New requests stay in the channel meanwhile
+    /// (one wake-up per batch, not per request); every few milliseconds the
+    /// channel is drained and requests whose clients left are pruned, so
+    /// abandoned requests cannot pile up while every instance is busy.
     async fn wait_for_instance(&mut self, state: &mut State, open: &mut bool) -> Option<usize> {
         loop {
             tokio::select! {
                 biased;
                 worker = self.idle.recv() => return worker,
-                next = self.rx.recv(), if *open => match next {
-                    Some(p) => {
-                        state.push(p);
-                        if state.len() > 2 * self.policy.max_rows.max(64) {
-                            state.drop_abandoned();
+                _ = tokio::time::sleep(PRUNE_INTERVAL) => {
+                    while *open {
+                        match self.rx.try_recv() {
+                            Ok(p) => state.push(p),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
                         }
                     }
-                    None => *open = false,
-                },
+                    state.drop_abandoned();
+                }
             }
         }
     }
