@@ -93,6 +93,18 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ROLE", default_value = "stable", help_heading = "Metrics")]
     pub role: String,
 
+    /// Kubernetes downward-API labels file to take the role from, watched for changes (e.g. /etc/podinfo/labels).
+    #[arg(long, env = "SLUICE_ROLE_LABELS_FILE", value_name = "PATH", help_heading = "Metrics")]
+    pub role_labels_file: Option<PathBuf>,
+
+    /// The label in --role-labels-file that holds the role.
+    #[arg(long, env = "SLUICE_ROLE_LABEL", default_value = "role", help_heading = "Metrics")]
+    pub role_label: String,
+
+    /// Also serve /metrics on this port of its own (it is always on the REST port).
+    #[arg(long, env = "SLUICE_METRICS_PORT", help_heading = "Metrics")]
+    pub metrics_port: Option<u16>,
+
     /// Log format: text for people, json for Kubernetes log pipelines.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text", help_heading = "Logging")]
     pub log_format: LogFormat,
@@ -117,6 +129,9 @@ impl Config {
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,
             role: "stable".into(),
+            role_labels_file: None,
+            role_label: "role".into(),
+            metrics_port: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod logging;
+pub mod role;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,15 +25,25 @@ pub use config::Config;
 pub struct Listeners {
     pub http: TcpListener,
     pub grpc: TcpListener,
+    /// `--metrics-port`, when set.
+    pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let http = SocketAddr::new(config.host, config.http_port);
         let grpc = SocketAddr::new(config.host, config.grpc_port);
+        let metrics = match config.metrics_port {
+            Some(port) => {
+                let addr = SocketAddr::new(config.host, port);
+                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (metrics)"))?)
+            }
+            None => None,
+        };
         Ok(Listeners {
             http: TcpListener::bind(http).await.with_context(|| format!("cannot listen on {http} (REST)"))?,
             grpc: TcpListener::bind(grpc).await.with_context(|| format!("cannot listen on {grpc} (gRPC)"))?,
+            metrics,
         })
     }
 }
@@ -58,8 +69,16 @@ impl App {
         let onnx = OnnxLoader::new(find_onnxruntime(explicit.as_deref()), config.onnx_intra_op_threads);
         let loaders = Loaders::default().with(Arc::new(onnx)).with(Arc::new(CandleLoader));
         let limits = Limits { max_tensor_elements: config.max_tensor_elements };
+        let role = Role::new(match &config.role_labels_file {
+            Some(path) => role::read_role(path, &config.role_label)?,
+            None => config.role.clone(),
+        });
+        if let Some(path) = &config.role_labels_file {
+            tracing::info!(role = %role.get(), file = %path.display(), "rollout role from the labels file");
+            tokio::spawn(role::watch(role.clone(), path.clone(), config.role_label.clone()));
+        }
         let registry = prometheus::Registry::new();
-        let metrics = Metrics::register(&registry, Role::new(config.role.clone()))?;
+        let metrics = Metrics::register(&registry, role)?;
         register_process_metrics(&registry);
         let inference = Arc::new(Inference::new(loaders, limits, metrics));
         let loading = inference.clone();
@@ -101,12 +120,21 @@ impl App {
         let http = http::serve(
             self.listeners.http,
             self.inference.clone(),
-            self.registry,
+            self.registry.clone(),
             &self.config,
             wait(stop_rx.clone()),
         );
+        let metrics = match self.listeners.metrics {
+            Some(listener) => {
+                let router = http::metrics_router(self.registry.clone());
+                let stop = wait(stop_rx.clone());
+                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop).await })
+            }
+            None => tokio::spawn(async { Ok(()) }),
+        };
         let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx));
         let (http, grpc) = tokio::join!(http, grpc);
+        metrics.await.context("metrics server stopped")?.context("metrics server failed")?;
         http.context("REST server failed")?;
         grpc.context("gRPC server failed")?;
         Ok(())

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use tracing::Instrument;
 
 use crate::backend::TensorSpec;
 use crate::error::InferError;
@@ -13,6 +14,7 @@ use crate::metrics::{Metrics, Protocol, QueueMetrics, UNKNOWN_MODEL};
 use crate::model::{Loaders, ModelHandle, load_instances, start_handle};
 use crate::repository::ModelSource;
 use crate::request::{InferRequest, InferResponse};
+use crate::stats::{ModelStats, StatsSnapshot};
 use crate::validate::{Limits, check_inputs, select_outputs};
 
 /// Where a configured model stands.
@@ -156,11 +158,50 @@ impl Inference {
                 return Err(e);
             }
         };
-        let result = self.run(&handle, request).await;
+        // Debug level: free unless --log-level asks for per-request records.
+        let span = tracing::debug_span!(
+            "infer",
+            model = %handle.name,
+            version = handle.version,
+            role = %self.metrics.role.get(),
+            request_id = request.id.as_deref().unwrap_or(""),
+            protocol = protocol.as_str(),
+        );
+        let result = self.run(&handle, request).instrument(span.clone()).await;
         let outcome = result.as_ref().map(|_| ());
-        let version = handle.version.to_string();
-        self.metrics.observe_request(&handle.name, &version, protocol, started.elapsed(), outcome);
+        let elapsed = started.elapsed();
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "inference done"),
+            Err(e) => tracing::debug!(reason = e.reason(), error = %e, "inference failed"),
+        });
+        handle.stats.record_request(outcome.is_ok(), elapsed);
+        self.metrics.observe_request(&handle.name, &handle.version.to_string(), protocol, elapsed, outcome);
         result
+    }
+
+    /// Triton's statistics: every version of `model` (or of every model),
+    /// or just `version`.
+    pub fn model_statistics(
+        &self,
+        model: Option<&str>,
+        version: Option<u64>,
+    ) -> Result<Vec<StatsSnapshot>, InferError> {
+        let table = self.table.load();
+        if let Some(name) = model {
+            let entry = table.get(name).ok_or_else(|| unknown_model(name, &table))?;
+            if let Some(v) = version.filter(|v| !entry.versions.contains_key(v)) {
+                return Err(InferError::NotFound(format!("model '{name}' has no loaded version {v}")));
+            }
+        }
+        let mut out: Vec<StatsSnapshot> = table
+            .iter()
+            .filter(|(name, _)| model.is_none_or(|m| m == name.as_str()))
+            .flat_map(|(_, entry)| entry.versions.values())
+            .filter(|h| version.is_none_or(|v| v == h.version))
+            .map(|h| h.stats.snapshot(&h.name, h.version))
+            .collect();
+        out.sort_by(|a, b| (a.name.as_str(), a.version).cmp(&(b.name.as_str(), b.version)));
+        Ok(out)
     }
 
     /// Records a request that failed before reaching `infer` (it could not
@@ -234,9 +275,10 @@ impl Inference {
                     .await
                     .map_err(|e| format!("loader thread failed: {e}"))?
                     .map_err(|e| format!("version {version}: {e}"))?;
-            let queue_metrics = QueueMetrics::new(self.metrics.clone(), &source.name, version);
+            let stats = Arc::new(ModelStats::default());
+            let queue_metrics = QueueMetrics::new(self.metrics.clone(), stats.clone(), &source.name, version);
             let handle =
-                start_handle(&source.name, version, source.config.clone(), metadata, instances, queue_metrics)?;
+                start_handle(&source.name, version, source.config.clone(), metadata, instances, queue_metrics, stats)?;
             let backend = source.config.backend.to_string();
             self.metrics
                 .load_duration

@@ -15,6 +15,7 @@ pub mod model_config;
 pub mod repository;
 pub mod request;
 pub mod scheduler;
+pub mod stats;
 pub mod tensor;
 pub mod validate;
 

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::error::InferError;
+use crate::stats::ModelStats;
 
 /// Latency buckets from 50 us to 30 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -191,6 +192,7 @@ pub fn status_code(error: &InferError) -> &'static str {
 #[derive(Clone)]
 pub struct QueueMetrics {
     metrics: Arc<Metrics>,
+    stats: Arc<ModelStats>,
     model: String,
     version: String,
     depth: prometheus::IntGauge,
@@ -198,11 +200,11 @@ pub struct QueueMetrics {
 }
 
 impl QueueMetrics {
-    pub fn new(metrics: Arc<Metrics>, model: &str, version: u64) -> Self {
+    pub fn new(metrics: Arc<Metrics>, stats: Arc<ModelStats>, model: &str, version: u64) -> Self {
         let version = version.to_string();
         let depth = metrics.queue_depth.with_label_values(&[model, &version]);
         let batch_size = metrics.batch_size.with_label_values(&[model, &version]);
-        QueueMetrics { metrics, model: model.to_owned(), version, depth, batch_size }
+        QueueMetrics { metrics, stats, model: model.to_owned(), version, depth, batch_size }
     }
 
     pub fn set_depth(&self, depth: usize) {
@@ -215,10 +217,13 @@ impl QueueMetrics {
         let queue = self.metrics.queue_duration.with_label_values(&[&self.model, &self.version, role.as_str()]);
         for wait in queue_waits {
             queue.observe(wait.as_secs_f64());
+            self.stats.queue.add(1, wait);
         }
     }
 
-    pub fn observe_compute(&self, elapsed: Duration) {
+    /// One model call of `rows` rows serving `requests` requests.
+    pub fn observe_compute(&self, rows: usize, requests: usize, elapsed: Duration) {
+        self.stats.record_batch(rows, requests, elapsed);
         let role = self.metrics.role.get();
         self.metrics
             .compute_duration

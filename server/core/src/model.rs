@@ -9,6 +9,7 @@ use crate::metrics::QueueMetrics;
 use crate::model_config::ModelConfig;
 use crate::repository::verify_artifacts;
 use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::stats::ModelStats;
 
 /// One servable model version: its metadata and its request queue.
 pub struct ModelHandle {
@@ -17,6 +18,7 @@ pub struct ModelHandle {
     pub metadata: ModelMetadata,
     pub config: ModelConfig,
     pub scheduler: Scheduler,
+    pub stats: Arc<ModelStats>,
 }
 
 impl ModelHandle {
@@ -95,8 +97,9 @@ pub fn start_handle(
     metadata: ModelMetadata,
     instances: Vec<Box<dyn Backend>>,
     metrics: QueueMetrics,
+    stats: Arc<ModelStats>,
 ) -> Result<ModelHandle, String> {
     let scheduler = Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics)
         .map_err(|e| format!("cannot start model threads: {e}"))?;
-    Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler })
+    Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler, stats })
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use sluice_core::elements::{ElementError, ElementWriter};
 use sluice_core::request::parse_version;
+use sluice_core::stats::StatsSnapshot;
 use sluice_core::tensor::{concrete_shape, element_count};
 use sluice_core::{
     DataType, InferError, InferRequest, InferResponse, ModelInfo, ParamValue, Parameters, RequestedOutput, Tensor,
@@ -13,7 +14,10 @@ use sluice_proto::infer_parameter::ParameterChoice;
 use sluice_proto::model_infer_request::InferInputTensor;
 use sluice_proto::model_infer_response::InferOutputTensor;
 use sluice_proto::model_metadata_response::TensorMetadata;
-use sluice_proto::{InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse, ModelMetadataResponse};
+use sluice_proto::{
+    InferBatchStatistics, InferParameter, InferStatistics, InferTensorContents, ModelInferRequest, ModelInferResponse,
+    ModelMetadataResponse, ModelStatistics, ModelStatisticsResponse, StatisticDuration,
+};
 
 pub fn parameters(map: HashMap<String, InferParameter>) -> Parameters {
     map.into_iter()
@@ -159,4 +163,42 @@ pub fn metadata(info: ModelInfo) -> ModelMetadataResponse {
         inputs: tensors(info.inputs),
         outputs: tensors(info.outputs),
     }
+}
+
+fn duration((count, ns): (u64, u64)) -> Option<StatisticDuration> {
+    Some(StatisticDuration { count, ns })
+}
+
+pub fn statistics(snapshots: Vec<StatsSnapshot>) -> ModelStatisticsResponse {
+    let model_stats = snapshots
+        .into_iter()
+        .map(|s| ModelStatistics {
+            name: s.name,
+            version: s.version.to_string(),
+            last_inference: s.last_inference_ms,
+            inference_count: s.inference_count,
+            execution_count: s.execution_count,
+            inference_stats: Some(InferStatistics {
+                success: duration(s.success),
+                fail: duration(s.fail),
+                queue: duration(s.queue),
+                compute_input: duration((0, 0)),
+                compute_infer: duration(s.compute_infer),
+                compute_output: duration((0, 0)),
+                cache_hit: duration((0, 0)),
+                cache_miss: duration((0, 0)),
+            }),
+            batch_stats: s
+                .batches
+                .into_iter()
+                .map(|(size, calls, ns)| InferBatchStatistics {
+                    batch_size: size as u64,
+                    compute_input: duration((calls, 0)),
+                    compute_infer: duration((calls, ns)),
+                    compute_output: duration((calls, 0)),
+                })
+                .collect(),
+        })
+        .collect();
+    ModelStatisticsResponse { model_stats }
 }

@@ -71,6 +71,17 @@ impl GrpcInferenceService for InferenceService {
         Ok(Response::new(convert::metadata(info)))
     }
 
+    async fn model_statistics(
+        &self,
+        request: Request<ModelStatisticsRequest>,
+    ) -> Result<Response<ModelStatisticsResponse>, Status> {
+        let request = request.into_inner();
+        let version = parse_version(&request.version).map_err(to_status)?;
+        let model = Some(request.name.as_str()).filter(|n| !n.is_empty());
+        let snapshots = self.inference.model_statistics(model, version).map_err(to_status)?;
+        Ok(Response::new(convert::statistics(snapshots)))
+    }
+
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {
         let started = Instant::now();
         let limit = self.inference.limits().max_tensor_elements;

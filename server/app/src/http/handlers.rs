@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use sluice_core::metrics::Protocol;
 use sluice_core::request::parse_version;
+use sluice_core::stats::StatsSnapshot;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
 use super::decode::decode;
@@ -158,12 +159,66 @@ async fn read_request(
     decode(body, header_length, model, version, state.inference_limits())
 }
 
+fn statistics_json(snapshots: Vec<StatsSnapshot>) -> Json<serde_json::Value> {
+    let duration = |(count, ns): (u64, u64)| json!({ "count": count, "ns": ns });
+    let stats: Vec<serde_json::Value> = snapshots
+        .into_iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "version": s.version.to_string(),
+                "last_inference": s.last_inference_ms,
+                "inference_count": s.inference_count,
+                "execution_count": s.execution_count,
+                "inference_stats": {
+                    "success": duration(s.success),
+                    "fail": duration(s.fail),
+                    "queue": duration(s.queue),
+                    "compute_input": duration((0, 0)),
+                    "compute_infer": duration(s.compute_infer),
+                    "compute_output": duration((0, 0)),
+                },
+                "batch_stats": s.batches.iter().map(|&(size, calls, ns)| json!({
+                    "batch_size": size,
+                    "compute_input": duration((calls, 0)),
+                    "compute_infer": duration((calls, ns)),
+                    "compute_output": duration((calls, 0)),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "model_stats": stats }))
+}
+
+pub async fn all_statistics(State(state): AppState) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(statistics_json(state.inference.model_statistics(None, None)?))
+}
+
+pub async fn model_statistics(
+    State(state): AppState,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(statistics_json(state.inference.model_statistics(Some(&model), None)?))
+}
+
+pub async fn model_version_statistics(
+    State(state): AppState,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let version = parse_version(&version)?;
+    Ok(statistics_json(state.inference.model_statistics(Some(&model), version)?))
+}
+
 /// Prometheus text exposition of every registered metric.
 pub async fn metrics(State(state): AppState) -> Response {
+    render_metrics(&state.registry)
+}
+
+pub fn render_metrics(registry: &prometheus::Registry) -> Response {
     use prometheus::Encoder;
     let encoder = prometheus::TextEncoder::new();
     let mut body = Vec::new();
-    match encoder.encode(&state.registry.gather(), &mut body) {
+    match encoder.encode(&registry.gather(), &mut body) {
         Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
         Err(e) => ApiError(InferError::Backend(format!("cannot encode metrics: {e}"))).into_response(),
     }

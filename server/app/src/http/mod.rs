@@ -40,12 +40,20 @@ pub fn router(inference: Arc<Inference>, registry: prometheus::Registry, max_req
         .route("/v2/models/{model}/versions/{version}/ready", get(handlers::model_version_ready))
         .route("/v2/models/{model}/infer", post(handlers::infer))
         .route("/v2/models/{model}/versions/{version}/infer", post(handlers::infer_version))
+        .route("/v2/models/stats", get(handlers::all_statistics))
+        .route("/v2/models/{model}/stats", get(handlers::model_statistics))
+        .route("/v2/models/{model}/versions/{version}/stats", get(handlers::model_version_statistics))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)
         // The infer handlers enforce --max-request-bytes themselves, with a JSON error.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// `/metrics` alone, for `--metrics-port`.
+pub fn metrics_router(registry: prometheus::Registry) -> Router {
+    Router::new().route("/metrics", get(move || std::future::ready(handlers::render_metrics(&registry))))
 }
 
 pub async fn serve(

@@ -45,6 +45,7 @@ impl Server {
         let listeners = Listeners {
             http: TcpListener::bind("127.0.0.1:0").await.expect("bind http"),
             grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind grpc"),
+            metrics: None,
         };
         let app = App::build(config, listeners).await.expect("app builds");
         let (http, grpc) = (app.http_addr().expect("addr"), app.grpc_addr().expect("addr"));
@@ -237,26 +238,32 @@ impl Server {
     }
 }
 
-/// Finds a sample in Prometheus text exposition format.
+/// The sum of the samples of `name` whose labels include `labels`, in
+/// Prometheus text exposition format; None when no series matches.
 pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, label_text) = match series.split_once('{') {
-            Some((m, rest)) => (m, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            return None;
-        }
-        let present: Vec<(String, String)> = label_text
-            .split("\",")
-            .filter(|p| !p.is_empty())
-            .filter_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                Some((k.to_owned(), v.trim_matches('"').to_owned()))
-            })
-            .collect();
-        let matches = labels.iter().all(|(k, v)| present.iter().any(|(pk, pv)| pk == k && pv == v));
-        if matches { value.parse().ok() } else { None }
-    })
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let present: Vec<(String, String)> = label_text
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((k.to_owned(), v.trim_matches('"').to_owned()))
+                })
+                .collect();
+            let matches = labels.iter().all(|(k, v)| present.iter().any(|(pk, pv)| pk == k && pv == v));
+            if matches { value.parse().ok() } else { None }
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }

@@ -59,7 +59,7 @@ fn start(max_batch: usize, delay_us: u64, queue: usize, compute: Duration) -> (A
         max_queue_size: queue,
         default_timeout: None,
     };
-    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
     (Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts")), batches)
 }
 
@@ -175,7 +175,7 @@ async fn a_preferred_batch_size_dispatches_before_the_delay() {
         max_queue_size: 100,
         default_timeout: None,
     };
-    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
     let scheduler = Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts"));
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..4)
@@ -213,7 +213,7 @@ async fn instances_run_batches_in_parallel() {
         max_queue_size: 100,
         default_timeout: None,
     };
-    let metrics = QueueMetrics::new(Metrics::unregistered(), "test", 1);
+    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
     let scheduler = Arc::new(Scheduler::start("test", instances, config, metrics).expect("starts"));
     let tasks: Vec<_> = (0..3)
         .map(|i| {

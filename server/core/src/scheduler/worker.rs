@@ -50,7 +50,7 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &QueueMetrics) {
     let batch = assemble(&mut requests);
     let started = std::time::Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| backend.infer(batch)));
-    metrics.observe_compute(started.elapsed());
+    metrics.observe_compute(row_counts.iter().sum(), row_counts.len(), started.elapsed());
     let outputs = match result {
         Ok(Ok(out)) => out.outputs,
         Ok(Err(e)) => return fail(requests, InferError::Backend(e.0)),
