@@ -29,7 +29,7 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py
-	$(PYTHON) -m pytest -q tests/python/test_readme.py
+	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_prometheus.py tests/python/test_dashboard.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -101,6 +101,10 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ROLE_LABEL", default_value = "role", help_heading = "Metrics")]
     pub role_label: String,
 
+    /// Skip request and batch metric observations; only for measuring what the metrics cost.
+    #[arg(long, env = "SLUICE_DISABLE_METRICS", help_heading = "Metrics")]
+    pub disable_metrics: bool,
+
     /// Also serve /metrics on this port of its own (it is always on the REST port).
     #[arg(long, env = "SLUICE_METRICS_PORT", help_heading = "Metrics")]
     pub metrics_port: Option<u16>,
@@ -132,6 +136,7 @@ impl Config {
             role_labels_file: None,
             role_label: "role".into(),
             metrics_port: None,
+            disable_metrics: false,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }

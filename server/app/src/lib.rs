@@ -78,7 +78,7 @@ impl App {
             tokio::spawn(role::watch(role.clone(), path.clone(), config.role_label.clone()));
         }
         let registry = prometheus::Registry::new();
-        let metrics = Metrics::register(&registry, role)?;
+        let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
         let inference = Arc::new(Inference::new(loaders, limits, metrics));
         let loading = inference.clone();

@@ -64,6 +64,8 @@ pub const UNKNOWN_MODEL: &str = "_unknown";
 
 pub struct Metrics {
     pub role: Role,
+    /// Off only to measure what the metrics cost (`--disable-metrics`).
+    pub enabled: bool,
     pub inference_duration: HistogramVec,
     pub requests_total: IntCounterVec,
     pub errors_total: IntCounterVec,
@@ -83,8 +85,15 @@ fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> promet
 impl Metrics {
     /// Creates every metric and registers it on `registry`.
     pub fn register(registry: &Registry, role: Role) -> prometheus::Result<Arc<Self>> {
+        Self::register_with(registry, role, true)
+    }
+
+    /// As `register`; with `enabled` false, request and batch observations
+    /// are skipped (the statistics extension still counts).
+    pub fn register_with(registry: &Registry, role: Role, enabled: bool) -> prometheus::Result<Arc<Self>> {
         let m = Metrics {
             role,
+            enabled: true,
             inference_duration: histogram(
                 "model_inference_duration_seconds",
                 "End-to-end inference latency inside the server, from decoded request to response.",
@@ -131,6 +140,7 @@ impl Metrics {
                 &["model", "result"],
             )?,
         };
+        let m = Metrics { enabled, ..m };
         registry.register(Box::new(m.inference_duration.clone()))?;
         registry.register(Box::new(m.requests_total.clone()))?;
         registry.register(Box::new(m.errors_total.clone()))?;
@@ -158,6 +168,9 @@ impl Metrics {
         elapsed: Duration,
         outcome: Result<(), &InferError>,
     ) {
+        if !self.enabled {
+            return;
+        }
         let role = self.role.get();
         let code = match outcome {
             Ok(()) => "200",
@@ -208,10 +221,16 @@ impl QueueMetrics {
     }
 
     pub fn set_depth(&self, depth: usize) {
-        self.depth.set(depth as i64);
+        if self.metrics.enabled {
+            self.depth.set(depth as i64);
+        }
     }
 
     pub fn observe_batch(&self, rows: usize, queue_waits: impl Iterator<Item = Duration>) {
+        if !self.metrics.enabled {
+            queue_waits.for_each(|wait| self.stats.queue.add(1, wait));
+            return;
+        }
         self.batch_size.observe(rows as f64);
         let role = self.metrics.role.get();
         let queue = self.metrics.queue_duration.with_label_values(&[&self.model, &self.version, role.as_str()]);
@@ -224,6 +243,9 @@ impl QueueMetrics {
     /// One model call of `rows` rows serving `requests` requests.
     pub fn observe_compute(&self, rows: usize, requests: usize, elapsed: Duration) {
         self.stats.record_batch(rows, requests, elapsed);
+        if !self.metrics.enabled {
+            return;
+        }
         let role = self.metrics.role.get();
         self.metrics
             .compute_duration
