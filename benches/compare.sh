@@ -29,6 +29,8 @@ sluice=$!; pids+=($sluice)
 wait_ready 127.0.0.1:18080/v2/health/ready
 bench --http 127.0.0.1:18080 --concurrency 64 --requests "$REQUESTS" --max-seconds "$SECONDS_PER_RUN" --warmup 2000 > "$out/sluice_rest.json"
 bench --grpc 127.0.0.1:18081 --protocol grpc --concurrency 64 --requests "$REQUESTS" --max-seconds "$SECONDS_PER_RUN" --warmup 2000 > "$out/sluice_grpc.json"
+bench --grpc 127.0.0.1:18081 --protocol grpc --grpc-connections 4 --concurrency 64 --requests "$REQUESTS" --max-seconds "$SECONDS_PER_RUN" --warmup 2000 > "$out/sluice_grpc_4conn.json"
+bench --http 127.0.0.1:18080 --protocol rest-binary --concurrency 64 --requests "$REQUESTS" --max-seconds "$SECONDS_PER_RUN" --warmup 2000 > "$out/sluice_binary.json"
 bench --http 127.0.0.1:18080 --concurrency 1 --requests 10000 > "$out/sluice_c1.json"
 curl -s 127.0.0.1:18080/metrics > "$out/metrics_after_c1.txt"
 half=$(python3 -c "import json; print(int(json.load(open('$out/sluice_rest.json'))['throughput_rps'] / 2))")
@@ -58,20 +60,22 @@ python3 - "$out" <<'PY'
 import json, re, sys
 d = sys.argv[1]
 r = {k: json.load(open(f"{d}/{k}.json")) for k in
-     ["sluice_rest", "sluice_grpc", "sluice_c1", "sluice_half", "ceiling_rest", "ceiling_c1", "mlserver_rest"]}
+     ["sluice_rest", "sluice_binary", "sluice_grpc", "sluice_grpc_4conn", "sluice_c1", "sluice_half",
+      "ceiling_rest", "ceiling_c1", "mlserver_rest"]}
 metrics = open(f"{d}/metrics_after_c1.txt").read()
 def metric(name):
     m = re.search(rf'^{name}{{model="fraud-detection",role="stable",version="2"}} (\S+)', metrics, re.M)
     return float(m.group(1)) if m else float("nan")
 compute_us = metric("model_compute_duration_seconds_sum") / metric("model_compute_duration_seconds_count") * 1e6
 for k, v in r.items():
-    print(f"{k:14} {v['throughput_rps']:9.0f} req/s  p50 {v['p50_us']:7.0f}us  p99 {v['p99_us']:7.0f}us  "
+    print(f"{k:18} {v['throughput_rps']:9.0f} req/s  p50 {v['p50_us']:7.0f}us  p99 {v['p99_us']:7.0f}us  "
           f"max {v['max_us']:7.0f}us  errors {v['errors']}  refused {v['refused']}")
 s, c, m, g = (r[k]["throughput_rps"] for k in ["sluice_rest", "ceiling_rest", "mlserver_rest", "sluice_grpc"])
 print()
 print(f"sluice REST / axum ceiling      = {s / c:.2f}   (target >= 0.70)")
 print(f"sluice REST / MLServer          = {s / m:.1f}   (target >= 25)")
-print(f"sluice gRPC / sluice REST       = {g / s:.2f}   (target >= 1.00)")
+print(f"sluice gRPC / sluice REST       = {g / s:.2f}   (target >= 1.00; "
+      f"{r['sluice_grpc_4conn']['throughput_rps'] / s:.2f} with the calls over 4 HTTP/2 connections)")
 print(f"c=1 p50: sluice {r['sluice_c1']['p50_us']:.0f}us, ceiling {r['ceiling_c1']['p50_us']:.0f}us, "
       f"model compute (mean) {compute_us:.0f}us")
 print(f"overhead at c=1 = sluice p50 - compute = {r['sluice_c1']['p50_us'] - compute_us:.0f}us   (target <= 50us)")

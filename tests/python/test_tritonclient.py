@@ -119,3 +119,22 @@ def test_errors_reach_the_client(kind, sluice, features):
         assert wrong_type.value.status() == "400"
         assert unknown.value.status() == "404"
     assert client.is_server_ready()
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_inference_statistics(kind, sluice, features):
+    module, client = client_for(kind, sluice)
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    inp.set_data_from_numpy(features)
+    client.infer("fraud-detection", [inp], model_version="1")
+    stats = client.get_inference_statistics("fraud-detection", "1")
+    if kind == "grpc":
+        entry = stats.model_stats[0]
+        assert entry.name == "fraud-detection" and entry.version == "1"
+        assert entry.inference_stats.success.count >= 1
+        assert entry.inference_count >= 5
+    else:
+        entry = stats["model_stats"][0]
+        assert entry["name"] == "fraud-detection" and entry["version"] == "1"
+        assert entry["inference_stats"]["success"]["count"] >= 1
+        assert entry["inference_count"] >= 5

@@ -207,9 +207,15 @@ impl Inference {
     /// Records a request that failed before reaching `infer` (it could not
     /// be decoded), or failed inside it.
     pub fn reject(&self, model: &str, version: Option<u64>, protocol: Protocol, elapsed: Duration, error: &InferError) {
-        let known = self.table.load().contains_key(model);
-        let model = if known { model } else { UNKNOWN_MODEL };
-        let version = version.map(|v| v.to_string()).unwrap_or_default();
+        // Only names and versions that exist become label values: arbitrary
+        // client input must not create unbounded series.
+        let table = self.table.load();
+        let entry = table.get(model);
+        let model = if entry.is_some() { model } else { UNKNOWN_MODEL };
+        let version = version
+            .filter(|v| entry.is_some_and(|e| e.versions.contains_key(v)))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         self.metrics.observe_request(model, &version, protocol, elapsed, Err(error));
     }
 
