@@ -88,7 +88,12 @@ pub trait Backend: Send + 'static {
     fn max_batch_size(&self) -> Option<usize> {
         None
     }
-    fn warmup(&mut self) -> Result<(), BackendError>;
+    /// One inference on zero-filled inputs, so the first real request does
+    /// not pay for lazy initialisation. Backends may do more.
+    fn warmup(&mut self) -> Result<(), BackendError> {
+        let batch = warmup_batch(self.metadata());
+        self.infer(batch).map(|_| ())
+    }
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError>;
 }
 

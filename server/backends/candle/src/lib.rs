@@ -131,11 +131,6 @@ impl Backend for CandleBackend {
         &self.metadata
     }
 
-    fn warmup(&mut self) -> Result<(), BackendError> {
-        let batch = sluice_core::backend::warmup_batch(&self.metadata);
-        self.infer(batch).map(|_| ())
-    }
-
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
         let input = batch.inputs.first().ok_or_else(|| BackendError::new("no input tensor in the batch"))?;
         let data = self.run(input).map_err(|e| BackendError::new(format!("candle failed: {e}")))?;

@@ -145,11 +145,6 @@ impl Backend for OnnxBackend {
         &self.metadata
     }
 
-    fn warmup(&mut self) -> Result<(), BackendError> {
-        let batch = sluice_core::backend::warmup_batch(&self.metadata);
-        self.infer(batch).map(|_| ())
-    }
-
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
         let inputs = batch
             .inputs

@@ -253,31 +253,28 @@ impl BatchingTask {
             tokio::select! {
                 biased;
                 worker = self.idle.recv() => return worker,
-                _ = tokio::time::sleep(PRUNE_INTERVAL) => {
-                    while *open {
-                        match self.rx.try_recv() {
-                            Ok(p) => state.push(p),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
-                            Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
-                        }
-                    }
-                    state.drop_abandoned();
-                }
+                _ = tokio::time::sleep(PRUNE_INTERVAL) => self.take_queued(state, open),
             }
         }
+    }
+
+    /// Moves everything already in the channel into `state` and forgets
+    /// requests nobody waits for any more.
+    fn take_queued(&mut self, state: &mut State, open: &mut bool) {
+        while *open {
+            match self.rx.try_recv() {
+                Ok(p) => state.push(p),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
+            }
+        }
+        state.drop_abandoned();
     }
 
     /// Waits until the policy says to dispatch; returns the row cap.
     async fn form_batch(&mut self, state: &mut State, open: &mut bool) -> usize {
         loop {
-            while *open {
-                match self.rx.try_recv() {
-                    Ok(p) => state.push(p),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
-                }
-            }
-            state.drop_abandoned();
+            self.take_queued(state, open);
             match state.decide(Instant::now(), &self.policy) {
                 Decision::Idle => return self.policy.max_rows,
                 Decision::Run(rows) => return rows,

@@ -12,22 +12,20 @@ use crate::error::{BackendError, InferError};
 use crate::metrics::{Metrics, QueueMetrics};
 use crate::tensor::Tensor;
 
+type Spans = Arc<Mutex<Vec<(std::time::Instant, std::time::Instant)>>>;
+
 /// Doubles its input; records every batch's row count; panics on NaN.
 struct Doubler {
     metadata: ModelMetadata,
     batches: Arc<Mutex<Vec<usize>>>,
     delay: Duration,
     /// When each call started and ended.
-    spans: Arc<Mutex<Vec<(std::time::Instant, std::time::Instant)>>>,
+    spans: Spans,
 }
 
 impl Backend for Doubler {
     fn metadata(&self) -> &ModelMetadata {
         &self.metadata
-    }
-
-    fn warmup(&mut self) -> Result<(), BackendError> {
-        Ok(())
     }
 
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
@@ -43,24 +41,36 @@ impl Backend for Doubler {
     }
 }
 
-fn start(max_batch: usize, delay_us: u64, queue: usize, compute: Duration) -> (Arc<Scheduler>, Arc<Mutex<Vec<usize>>>) {
-    let batches = Arc::new(Mutex::new(Vec::new()));
+fn doubler(batches: &Arc<Mutex<Vec<usize>>>, delay: Duration, spans: &Spans) -> Doubler {
     let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
-    let backend = Doubler {
+    Doubler {
         metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
         batches: batches.clone(),
-        delay: compute,
-        spans: Arc::default(),
-    };
-    let config = SchedulerConfig {
-        max_batch_size: max_batch,
-        max_queue_delay: Duration::from_micros(delay_us),
-        preferred_batch_sizes: Vec::new(),
+        delay,
+        spans: spans.clone(),
+    }
+}
+
+fn scheduler_config(max_batch_size: usize, delay: Duration, preferred: Vec<usize>, queue: usize) -> SchedulerConfig {
+    SchedulerConfig {
+        max_batch_size,
+        max_queue_delay: delay,
+        preferred_batch_sizes: preferred,
         max_queue_size: queue,
         default_timeout: None,
-    };
+    }
+}
+
+fn launch(instances: Vec<Box<dyn Backend>>, config: SchedulerConfig) -> Arc<Scheduler> {
     let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
-    (Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts")), batches)
+    Arc::new(Scheduler::start("test", instances, config, metrics).expect("starts"))
+}
+
+fn start(max_batch: usize, delay_us: u64, queue: usize, compute: Duration) -> (Arc<Scheduler>, Arc<Mutex<Vec<usize>>>) {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let backend = doubler(&batches, compute, &Spans::default());
+    let config = scheduler_config(max_batch, Duration::from_micros(delay_us), Vec::new(), queue);
+    (launch(vec![Box::new(backend)], config), batches)
 }
 
 fn input(rows: usize, base: f32) -> Vec<Tensor> {
@@ -161,22 +171,8 @@ async fn a_request_that_expires_in_the_queue_is_answered_and_never_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preferred_batch_size_dispatches_before_the_delay() {
     let batches = Arc::new(Mutex::new(Vec::new()));
-    let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
-    let backend = Doubler {
-        metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
-        batches: batches.clone(),
-        delay: Duration::ZERO,
-        spans: Arc::default(),
-    };
-    let config = SchedulerConfig {
-        max_batch_size: 16,
-        max_queue_delay: Duration::from_secs(5),
-        preferred_batch_sizes: vec![4],
-        max_queue_size: 100,
-        default_timeout: None,
-    };
-    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
-    let scheduler = Arc::new(Scheduler::start("test", vec![Box::new(backend)], config, metrics).expect("starts"));
+    let backend = doubler(&batches, Duration::ZERO, &Spans::default());
+    let scheduler = launch(vec![Box::new(backend)], scheduler_config(16, Duration::from_secs(5), vec![4], 100));
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..4)
         .map(|i| {
@@ -194,27 +190,10 @@ async fn a_preferred_batch_size_dispatches_before_the_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_run_batches_in_parallel() {
     let batches = Arc::new(Mutex::new(Vec::new()));
-    let spans = Arc::new(Mutex::new(Vec::new()));
-    let spec = |name: &str| TensorSpec { name: name.into(), datatype: DataType::Fp32, shape: vec![-1, 2] };
-    let instances: Vec<Box<dyn Backend>> = (0..3)
-        .map(|_| {
-            Box::new(Doubler {
-                metadata: ModelMetadata { platform: "test".into(), inputs: vec![spec("x")], outputs: vec![spec("y")] },
-                batches: batches.clone(),
-                delay: Duration::from_millis(200),
-                spans: spans.clone(),
-            }) as Box<dyn Backend>
-        })
-        .collect();
-    let config = SchedulerConfig {
-        max_batch_size: 0,
-        max_queue_delay: Duration::ZERO,
-        preferred_batch_sizes: Vec::new(),
-        max_queue_size: 100,
-        default_timeout: None,
-    };
-    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
-    let scheduler = Arc::new(Scheduler::start("test", instances, config, metrics).expect("starts"));
+    let spans = Spans::default();
+    let instances: Vec<Box<dyn Backend>> =
+        (0..3).map(|_| Box::new(doubler(&batches, Duration::from_millis(200), &spans)) as Box<dyn Backend>).collect();
+    let scheduler = launch(instances, scheduler_config(0, Duration::ZERO, Vec::new(), 100));
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let s = scheduler.clone();
