@@ -28,6 +28,14 @@ pub enum Protocol {
     Grpc,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrpcClientKind {
+    /// tonic's generated client (a Channel with its buffer task).
+    Tonic,
+    /// Hand-framed calls on hyper's HTTP/2 client.
+    Raw,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "sluice-bench", about = "Load generator for Open Inference Protocol v2 servers")]
 pub struct Args {
@@ -49,6 +57,9 @@ pub struct Args {
     /// during warm-up).
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
+    /// gRPC: which client sends the calls.
+    #[arg(long, value_enum, default_value = "tonic")]
+    pub grpc_client: GrpcClientKind,
     /// gRPC: HTTP/2 connections the calls are spread over.
     #[arg(long, default_value_t = 1)]
     pub grpc_connections: usize,

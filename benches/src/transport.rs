@@ -13,7 +13,7 @@ use sluice_proto::model_infer_request::InferInputTensor;
 use tokio::net::TcpStream;
 use tonic::transport::Channel;
 
-use crate::{Args, Protocol, payload};
+use crate::{Args, GrpcClientKind, Protocol, payload};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +30,50 @@ pub enum Client {
     Grpc(Arc<GrpcClient>),
 }
 
-/// gRPC calls spread round-robin over a few HTTP/2 connections.
+/// gRPC calls spread round-robin over a few HTTP/2 connections. With
+/// `--grpc-client raw` each call is framed by hand on hyper's HTTP/2 client
+/// (no tower buffer task between caller and connection), as lean as the
+/// HTTP/1.1 client is for REST.
 pub struct GrpcClient {
     channels: Vec<GrpcInferenceServiceClient<Channel>>,
+    raw: Vec<hyper::client::conn::http2::SendRequest<Full<Bytes>>>,
     next: std::sync::atomic::AtomicUsize,
     request: ModelInferRequest,
+    /// The request, protobuf-encoded with its 5-byte gRPC frame header.
+    framed: Bytes,
+    uri: String,
+}
+
+impl GrpcClient {
+    async fn call_raw(&self, i: usize) -> anyhow::Result<Outcome> {
+        let mut sender = self.raw[i % self.raw.len()].clone();
+        let request = Request::post(self.uri.as_str())
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(self.framed.clone()))?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let early = response.headers().get("grpc-status").cloned();
+        let collected = response.into_body().collect().await?;
+        let status = early.or_else(|| collected.trailers().and_then(|t| t.get("grpc-status").cloned()));
+        Ok(match status.as_ref().and_then(|v| v.to_str().ok()) {
+            Some("0") => Outcome::Ok,
+            Some("8") => Outcome::Refused,
+            _ => Outcome::Failed,
+        })
+    }
+}
+
+async fn raw_h2(addr: &str) -> anyhow::Result<hyper::client::conn::http2::SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 pub struct RestClient {
@@ -101,12 +140,16 @@ impl Client {
                 })))
             }
             Protocol::Grpc => {
-                let mut channels = Vec::with_capacity(args.grpc_connections.max(1));
+                let (mut channels, mut raw) = (Vec::new(), Vec::new());
                 for _ in 0..args.grpc_connections.max(1) {
-                    let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc))
-                        .await?
-                        .max_decoding_message_size(usize::MAX);
-                    channels.push(client);
+                    if args.grpc_client == GrpcClientKind::Tonic {
+                        let client = GrpcInferenceServiceClient::connect(format!("http://{}", args.grpc))
+                            .await?
+                            .max_decoding_message_size(usize::MAX);
+                        channels.push(client);
+                    } else {
+                        raw.push(raw_h2(&args.grpc).await?);
+                    }
                 }
                 let request = ModelInferRequest {
                     model_name: args.model.clone(),
@@ -119,7 +162,19 @@ impl Client {
                     raw_input_contents: vec![payload::raw_features(args.rows)],
                     ..Default::default()
                 };
-                Ok(Client::Grpc(Arc::new(GrpcClient { channels, next: Default::default(), request })))
+                let message = prost::Message::encode_to_vec(&request);
+                let mut framed = Vec::with_capacity(message.len() + 5);
+                framed.push(0);
+                framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+                framed.extend_from_slice(&message);
+                Ok(Client::Grpc(Arc::new(GrpcClient {
+                    channels,
+                    raw,
+                    next: Default::default(),
+                    request,
+                    framed: Bytes::from(framed),
+                    uri: format!("http://{}/inference.GRPCInferenceService/ModelInfer", args.grpc),
+                })))
             }
         }
     }
@@ -129,8 +184,11 @@ impl Client {
         match self {
             Client::Rest(rest) => rest.call().await.unwrap_or(Outcome::Failed),
             Client::Grpc(grpc) => {
-                let i = grpc.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % grpc.channels.len();
-                let mut client = grpc.channels[i].clone();
+                let i = grpc.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !grpc.raw.is_empty() {
+                    return grpc.call_raw(i).await.unwrap_or(Outcome::Failed);
+                }
+                let mut client = grpc.channels[i % grpc.channels.len()].clone();
                 match client.model_infer(grpc.request.clone()).await {
                     Ok(_) => Outcome::Ok,
                     Err(status) if status.code() == tonic::Code::ResourceExhausted => Outcome::Refused,
