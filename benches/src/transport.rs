@@ -82,6 +82,10 @@ pub struct RestClient {
     body: Bytes,
     header_len: Option<usize>,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// At most `--concurrency` connections: an open-loop burst waits for a
+    /// free one instead of opening more (new connections under load can hit
+    /// a full SYN backlog and a 1 s retransmit, which measures the kernel).
+    slots: tokio::sync::Semaphore,
 }
 
 impl RestClient {
@@ -98,6 +102,7 @@ impl RestClient {
     }
 
     async fn call(&self) -> anyhow::Result<Outcome> {
+        let _slot = self.slots.acquire().await?;
         let mut sender = self.connection().await?;
         let mut builder = Request::post(self.uri.as_str())
             .header("host", self.addr.as_str())
@@ -137,6 +142,7 @@ impl Client {
                     body,
                     header_len,
                     idle: Mutex::new(Vec::new()),
+                    slots: tokio::sync::Semaphore::new(args.concurrency.max(1)),
                 })))
             }
             Protocol::Grpc => {
