@@ -26,7 +26,7 @@ rate=$(python3 -c "print(int(4 * $capacity))")
 echo "capacity ${capacity} req/s; offering ${rate} req/s for ${DURATION}s"
 before=$(rss); peak=$before; unready=0; trace=
 target/release/sluice-bench --http 127.0.0.1:18380 --model heavy --rate "$rate" --duration "$DURATION" \
-  --concurrency 64 --warmup 64 > "$repo/overload.txt" &
+  --concurrency 512 --warmup 512 > "$repo/overload.txt" &
 load=$!
 tick=0
 while kill -0 "$load" 2>/dev/null; do
