@@ -10,11 +10,11 @@ use tracing::Instrument;
 
 use crate::backend::TensorSpec;
 use crate::error::InferError;
-use crate::metrics::{Metrics, Protocol, QueueMetrics, UNKNOWN_MODEL};
+use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL, VersionMetrics};
 use crate::model::{Loaders, ModelHandle, load_instances, start_handle};
 use crate::repository::ModelSource;
 use crate::request::{InferRequest, InferResponse};
-use crate::stats::{ModelStats, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 use crate::validate::{Limits, check_inputs, select_outputs};
 
 /// Where a configured model stands.
@@ -174,8 +174,7 @@ impl Inference {
             Ok(_) => tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "inference done"),
             Err(e) => tracing::debug!(reason = e.reason(), error = %e, "inference failed"),
         });
-        handle.stats.record_request(outcome.is_ok(), elapsed);
-        self.metrics.observe_request(&handle.name, &handle.version.to_string(), protocol, elapsed, outcome);
+        handle.metrics.observe_request(protocol, elapsed, outcome);
         result
     }
 
@@ -198,7 +197,7 @@ impl Inference {
             .filter(|(name, _)| model.is_none_or(|m| m == name.as_str()))
             .flat_map(|(_, entry)| entry.versions.values())
             .filter(|h| version.is_none_or(|v| v == h.version))
-            .map(|h| h.stats.snapshot(&h.name, h.version))
+            .map(|h| h.metrics.stats().snapshot(&h.name, h.version))
             .collect();
         out.sort_by(|a, b| (a.name.as_str(), a.version).cmp(&(b.name.as_str(), b.version)));
         Ok(out)
@@ -281,10 +280,8 @@ impl Inference {
                     .await
                     .map_err(|e| format!("loader thread failed: {e}"))?
                     .map_err(|e| format!("version {version}: {e}"))?;
-            let stats = Arc::new(ModelStats::default());
-            let queue_metrics = QueueMetrics::new(self.metrics.clone(), stats.clone(), &source.name, version);
-            let handle =
-                start_handle(&source.name, version, source.config.clone(), metadata, instances, queue_metrics, stats)?;
+            let metrics = VersionMetrics::new(self.metrics.clone(), Arc::default(), &source.name, version);
+            let handle = start_handle(&source.name, version, source.config.clone(), metadata, instances, metrics)?;
             let backend = source.config.backend.to_string();
             self.metrics
                 .load_duration

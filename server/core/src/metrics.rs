@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::error::InferError;
 use crate::stats::ModelStats;
@@ -20,8 +20,8 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 /// Which transport a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    Rest,
-    Grpc,
+    Rest = 0,
+    Grpc = 1,
 }
 
 impl Protocol {
@@ -45,6 +45,11 @@ impl Role {
 
     pub fn get(&self) -> Arc<String> {
         self.0.load_full()
+    }
+
+    /// A cheap borrow of the current role, for comparisons on hot paths.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<String>> {
+        self.0.load()
     }
 
     pub fn set(&self, role: impl Into<String>) {
@@ -201,23 +206,73 @@ pub fn status_code(error: &InferError) -> &'static str {
     }
 }
 
-/// Per-model-version handles the scheduler observes into.
-#[derive(Clone)]
-pub struct QueueMetrics {
+/// One model version's series for one role, resolved once: looking a
+/// series up by label values on every request cost more than observing.
+struct RoleSeries {
+    role: Arc<String>,
+    queue: Histogram,
+    compute: Histogram,
+    /// By protocol: REST, gRPC.
+    duration: [Histogram; 2],
+    ok: [IntCounter; 2],
+}
+
+impl RoleSeries {
+    fn new(metrics: &Metrics, model: &str, version: &str, role: Arc<String>) -> Self {
+        let r = role.as_str();
+        let per_protocol = |p: Protocol| {
+            (
+                metrics.inference_duration.with_label_values(&[model, version, r, p.as_str()]),
+                metrics.requests_total.with_label_values(&[model, version, r, p.as_str(), "200"]),
+            )
+        };
+        let (rest_duration, rest_ok) = per_protocol(Protocol::Rest);
+        let (grpc_duration, grpc_ok) = per_protocol(Protocol::Grpc);
+        RoleSeries {
+            queue: metrics.queue_duration.with_label_values(&[model, version, r]),
+            compute: metrics.compute_duration.with_label_values(&[model, version, r]),
+            duration: [rest_duration, grpc_duration],
+            ok: [rest_ok, grpc_ok],
+            role,
+        }
+    }
+}
+
+/// Per-model-version metrics and statistics: what the scheduler, the
+/// instance threads and the request path observe into.
+pub struct VersionMetrics {
     metrics: Arc<Metrics>,
     stats: Arc<ModelStats>,
     model: String,
     version: String,
     depth: prometheus::IntGauge,
     batch_size: prometheus::Histogram,
+    series: ArcSwap<RoleSeries>,
 }
 
-impl QueueMetrics {
-    pub fn new(metrics: Arc<Metrics>, stats: Arc<ModelStats>, model: &str, version: u64) -> Self {
+impl VersionMetrics {
+    pub fn new(metrics: Arc<Metrics>, stats: Arc<ModelStats>, model: &str, version: u64) -> Arc<Self> {
         let version = version.to_string();
         let depth = metrics.queue_depth.with_label_values(&[model, &version]);
         let batch_size = metrics.batch_size.with_label_values(&[model, &version]);
-        QueueMetrics { metrics, stats, model: model.to_owned(), version, depth, batch_size }
+        let series = ArcSwap::from_pointee(RoleSeries::new(&metrics, model, &version, metrics.role.get()));
+        Arc::new(VersionMetrics { metrics, stats, model: model.to_owned(), version, depth, batch_size, series })
+    }
+
+    pub fn stats(&self) -> &Arc<ModelStats> {
+        &self.stats
+    }
+
+    /// The series for the current role; re-resolved when the role changes.
+    fn series(&self) -> Arc<RoleSeries> {
+        let current = self.series.load_full();
+        let role = self.metrics.role.peek();
+        if Arc::ptr_eq(&current.role, &role) {
+            return current;
+        }
+        let fresh = Arc::new(RoleSeries::new(&self.metrics, &self.model, &self.version, Arc::clone(&role)));
+        self.series.store(fresh.clone());
+        fresh
     }
 
     pub fn set_depth(&self, depth: usize) {
@@ -232,10 +287,9 @@ impl QueueMetrics {
             return;
         }
         self.batch_size.observe(rows as f64);
-        let role = self.metrics.role.get();
-        let queue = self.metrics.queue_duration.with_label_values(&[&self.model, &self.version, role.as_str()]);
+        let series = self.series();
         for wait in queue_waits {
-            queue.observe(wait.as_secs_f64());
+            series.queue.observe(wait.as_secs_f64());
             self.stats.queue.add(1, wait);
         }
     }
@@ -243,14 +297,24 @@ impl QueueMetrics {
     /// One model call of `rows` rows serving `requests` requests.
     pub fn observe_compute(&self, rows: usize, requests: usize, elapsed: Duration) {
         self.stats.record_batch(rows, requests, elapsed);
-        if !self.metrics.enabled {
-            return;
+        if self.metrics.enabled {
+            self.series().compute.observe(elapsed.as_secs_f64());
         }
-        let role = self.metrics.role.get();
-        self.metrics
-            .compute_duration
-            .with_label_values(&[&self.model, &self.version, role.as_str()])
-            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One request this version answered, successfully or not.
+    pub fn observe_request(&self, protocol: Protocol, elapsed: Duration, outcome: Result<(), &InferError>) {
+        self.stats.record_request(outcome.is_ok(), elapsed);
+        match outcome {
+            Ok(()) if self.metrics.enabled => {
+                let series = self.series();
+                let p = protocol as usize;
+                series.duration[p].observe(elapsed.as_secs_f64());
+                series.ok[p].inc();
+            }
+            Ok(()) => {}
+            Err(_) => self.metrics.observe_request(&self.model, &self.version, protocol, elapsed, outcome),
+        }
     }
 
     /// Removes this version's series once it is unloaded.

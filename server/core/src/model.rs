@@ -5,11 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendKind, BackendLoader, Device, LoadRequest, ModelMetadata};
-use crate::metrics::QueueMetrics;
+use crate::metrics::VersionMetrics;
 use crate::model_config::ModelConfig;
 use crate::repository::verify_artifacts;
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::stats::ModelStats;
 
 /// One servable model version: its metadata and its request queue.
 pub struct ModelHandle {
@@ -18,7 +17,7 @@ pub struct ModelHandle {
     pub metadata: ModelMetadata,
     pub config: ModelConfig,
     pub scheduler: Scheduler,
-    pub stats: Arc<ModelStats>,
+    pub metrics: Arc<VersionMetrics>,
 }
 
 impl ModelHandle {
@@ -96,10 +95,10 @@ pub fn start_handle(
     config: ModelConfig,
     metadata: ModelMetadata,
     instances: Vec<Box<dyn Backend>>,
-    metrics: QueueMetrics,
-    stats: Arc<ModelStats>,
+    metrics: Arc<VersionMetrics>,
 ) -> Result<ModelHandle, String> {
-    let scheduler = Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics)
-        .map_err(|e| format!("cannot start model threads: {e}"))?;
-    Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler, stats })
+    let scheduler =
+        Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
+            .map_err(|e| format!("cannot start model threads: {e}"))?;
+    Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler, metrics })
 }

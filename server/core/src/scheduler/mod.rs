@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::error::InferError;
-use crate::metrics::QueueMetrics;
+use crate::metrics::VersionMetrics;
 use crate::model_config::ModelConfig;
 use crate::tensor::Tensor;
 use state::{BatchPolicy, Decision, Pending, State, Ticket};
@@ -75,7 +75,7 @@ pub struct Scheduler {
     tx: mpsc::UnboundedSender<Pending>,
     depth: Arc<AtomicUsize>,
     config: SchedulerConfig,
-    metrics: QueueMetrics,
+    metrics: Arc<VersionMetrics>,
 }
 
 /// A queued request's place in the depth count: released exactly once, by
@@ -83,7 +83,7 @@ pub struct Scheduler {
 struct QueueSlot {
     ticket: Ticket,
     depth: Arc<AtomicUsize>,
-    metrics: QueueMetrics,
+    metrics: Arc<VersionMetrics>,
 }
 
 impl QueueSlot {
@@ -111,7 +111,7 @@ impl Scheduler {
         label: &str,
         instances: Vec<Box<dyn Backend>>,
         config: SchedulerConfig,
-        metrics: QueueMetrics,
+        metrics: Arc<VersionMetrics>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
@@ -197,7 +197,7 @@ struct BatchingTask {
     depth: Arc<AtomicUsize>,
     policy: BatchPolicy,
     batched: bool,
-    metrics: QueueMetrics,
+    metrics: Arc<VersionMetrics>,
 }
 
 impl BatchingTask {

@@ -9,7 +9,7 @@ use crate::backend::{Backend, Batch, BatchOutput, ModelMetadata, TensorSpec};
 use crate::datatype::DataType;
 use crate::elements::{f32_bytes, f32_values};
 use crate::error::{BackendError, InferError};
-use crate::metrics::{Metrics, QueueMetrics};
+use crate::metrics::{Metrics, VersionMetrics};
 use crate::tensor::Tensor;
 
 type Spans = Arc<Mutex<Vec<(std::time::Instant, std::time::Instant)>>>;
@@ -62,7 +62,7 @@ fn scheduler_config(max_batch_size: usize, delay: Duration, preferred: Vec<usize
 }
 
 fn launch(instances: Vec<Box<dyn Backend>>, config: SchedulerConfig) -> Arc<Scheduler> {
-    let metrics = QueueMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
+    let metrics = VersionMetrics::new(Metrics::unregistered(), Default::default(), "test", 1);
     Arc::new(Scheduler::start("test", instances, config, metrics).expect("starts"))
 }
 

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::{Backend, Batch};
 use crate::error::InferError;
-use crate::metrics::QueueMetrics;
+use crate::metrics::VersionMetrics;
 use crate::scheduler::state::Pending;
 use crate::tensor::Tensor;
 
@@ -26,7 +26,7 @@ pub fn run(
     index: usize,
     jobs: mpsc::Receiver<Job>,
     idle: UnboundedSender<usize>,
-    metrics: QueueMetrics,
+    metrics: std::sync::Arc<VersionMetrics>,
 ) {
     if idle.send(index).is_err() {
         return;
@@ -39,7 +39,7 @@ pub fn run(
     }
 }
 
-fn run_job(backend: &mut dyn Backend, job: Job, metrics: &QueueMetrics) {
+fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
     let mut requests = job.requests;
     // A client may have left while the batch waited for this thread.
     requests.retain(|p| !p.abandoned());
