@@ -165,3 +165,23 @@ async fn every_failure_counts_with_its_reason() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn no_latency_series_exists_before_its_first_observation() {
+    // A histogram series with no observations makes histogram_quantile
+    // return NaN, which would fail a rollout analysis reading result[0].
+    let server = Server::ready(repository_config(models_dir())).await;
+    let (status, _) = server.post_json("/v2/models/fraud-detection/infer", &infer_body(1)).await;
+    assert_eq!(status, 200);
+    let text = server.metrics_text().await;
+    let rest = [("model", "fraud-detection"), ("protocol", "rest")];
+    assert_eq!(metric_value(&text, "model_inference_duration_seconds_count", &rest), Some(1.0));
+    let grpc = [("protocol", "grpc")];
+    assert_eq!(
+        metric_value(&text, "model_inference_duration_seconds_count", &grpc),
+        None,
+        "no gRPC traffic, no series"
+    );
+    let candle = [("model", "fraud-detection-candle")];
+    assert_eq!(metric_value(&text, "model_queue_duration_seconds_count", &candle), None, "an idle model has no series");
+}

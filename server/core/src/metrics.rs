@@ -1,7 +1,7 @@
 //! The metrics named in DESIGN.md (their names and labels are an interface:
 //! rollout analyses query them). Registered on a registry the caller gives.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -206,35 +206,22 @@ pub fn status_code(error: &InferError) -> &'static str {
     }
 }
 
-/// One model version's series for one role, resolved once: looking a
-/// series up by label values on every request cost more than observing.
+/// One model version's series for one role, each resolved on first use
+/// and then kept: looking a series up by label values on every request cost
+/// more than observing. Created lazily, because a histogram series that
+/// exists but never observed makes `histogram_quantile` return NaN, which
+/// would fail a rollout analysis reading `result[0]`.
 struct RoleSeries {
     role: Arc<String>,
-    queue: Histogram,
-    compute: Histogram,
-    /// By protocol: REST, gRPC.
-    duration: [Histogram; 2],
-    ok: [IntCounter; 2],
+    queue: OnceLock<Histogram>,
+    compute: OnceLock<Histogram>,
+    /// By protocol (REST, gRPC): latency and successful requests.
+    requests: [OnceLock<(Histogram, IntCounter)>; 2],
 }
 
 impl RoleSeries {
-    fn new(metrics: &Metrics, model: &str, version: &str, role: Arc<String>) -> Self {
-        let r = role.as_str();
-        let per_protocol = |p: Protocol| {
-            (
-                metrics.inference_duration.with_label_values(&[model, version, r, p.as_str()]),
-                metrics.requests_total.with_label_values(&[model, version, r, p.as_str(), "200"]),
-            )
-        };
-        let (rest_duration, rest_ok) = per_protocol(Protocol::Rest);
-        let (grpc_duration, grpc_ok) = per_protocol(Protocol::Grpc);
-        RoleSeries {
-            queue: metrics.queue_duration.with_label_values(&[model, version, r]),
-            compute: metrics.compute_duration.with_label_values(&[model, version, r]),
-            duration: [rest_duration, grpc_duration],
-            ok: [rest_ok, grpc_ok],
-            role,
-        }
+    fn new(role: Arc<String>) -> Self {
+        RoleSeries { role, queue: OnceLock::new(), compute: OnceLock::new(), requests: Default::default() }
     }
 }
 
@@ -255,7 +242,7 @@ impl VersionMetrics {
         let version = version.to_string();
         let depth = metrics.queue_depth.with_label_values(&[model, &version]);
         let batch_size = metrics.batch_size.with_label_values(&[model, &version]);
-        let series = ArcSwap::from_pointee(RoleSeries::new(&metrics, model, &version, metrics.role.get()));
+        let series = ArcSwap::from_pointee(RoleSeries::new(metrics.role.get()));
         Arc::new(VersionMetrics { metrics, stats, model: model.to_owned(), version, depth, batch_size, series })
     }
 
@@ -270,7 +257,7 @@ impl VersionMetrics {
         if Arc::ptr_eq(&current.role, &role) {
             return current;
         }
-        let fresh = Arc::new(RoleSeries::new(&self.metrics, &self.model, &self.version, Arc::clone(&role)));
+        let fresh = Arc::new(RoleSeries::new(Arc::clone(&role)));
         self.series.store(fresh.clone());
         fresh
     }
@@ -288,8 +275,11 @@ impl VersionMetrics {
         }
         self.batch_size.observe(rows as f64);
         let series = self.series();
+        let queue = series.queue.get_or_init(|| {
+            self.metrics.queue_duration.with_label_values(&[&self.model, &self.version, series.role.as_str()])
+        });
         for wait in queue_waits {
-            series.queue.observe(wait.as_secs_f64());
+            queue.observe(wait.as_secs_f64());
             self.stats.queue.add(1, wait);
         }
     }
@@ -298,7 +288,11 @@ impl VersionMetrics {
     pub fn observe_compute(&self, rows: usize, requests: usize, elapsed: Duration) {
         self.stats.record_batch(rows, requests, elapsed);
         if self.metrics.enabled {
-            self.series().compute.observe(elapsed.as_secs_f64());
+            let series = self.series();
+            let compute = series.compute.get_or_init(|| {
+                self.metrics.compute_duration.with_label_values(&[&self.model, &self.version, series.role.as_str()])
+            });
+            compute.observe(elapsed.as_secs_f64());
         }
     }
 
@@ -308,9 +302,16 @@ impl VersionMetrics {
         match outcome {
             Ok(()) if self.metrics.enabled => {
                 let series = self.series();
-                let p = protocol as usize;
-                series.duration[p].observe(elapsed.as_secs_f64());
-                series.ok[p].inc();
+                let (duration, ok) = series.requests[protocol as usize].get_or_init(|| {
+                    let labels = [self.model.as_str(), &self.version, series.role.as_str(), protocol.as_str()];
+                    let code = [self.model.as_str(), &self.version, series.role.as_str(), protocol.as_str(), "200"];
+                    (
+                        self.metrics.inference_duration.with_label_values(&labels),
+                        self.metrics.requests_total.with_label_values(&code),
+                    )
+                });
+                duration.observe(elapsed.as_secs_f64());
+                ok.inc();
             }
             Ok(()) => {}
             Err(_) => self.metrics.observe_request(&self.model, &self.version, protocol, elapsed, outcome),
