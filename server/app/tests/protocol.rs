@@ -30,11 +30,21 @@ async fn rest_binary(server: &Server, model: &str, rows: usize, x: &[f32]) -> Ve
         "outputs": [{ "name": "probabilities", "parameters": { "binary_data": true } }]
     })
     .to_string();
+    let binary: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let (head, data) = post_binary(server, &format!("/v2/models/{model}/infer"), &header, &[binary]).await;
+    assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], rows * 2 * 4);
+    assert!(head["outputs"][0].get("data").is_none());
+    le_f32s(&data)
+}
+
+/// POSTs a JSON header followed by binary tensors; returns the response's
+/// JSON header and the binary data after it.
+async fn post_binary(server: &Server, path: &str, header: &str, binary: &[Vec<u8>]) -> (Value, Vec<u8>) {
     let mut body = header.as_bytes().to_vec();
-    body.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+    binary.iter().for_each(|b| body.extend_from_slice(b));
     let response = server
         .client
-        .post(server.url(&format!("/v2/models/{model}/infer")))
+        .post(server.url(path))
         .header("Inference-Header-Content-Length", header.len())
         .body(body)
         .send()
@@ -45,9 +55,7 @@ async fn rest_binary(server: &Server, model: &str, rows: usize, x: &[f32]) -> Ve
         response.headers()["inference-header-content-length"].to_str().expect("ascii").parse().expect("n");
     let bytes = response.bytes().await.expect("body");
     let head: Value = serde_json::from_slice(&bytes[..json_len]).expect("json header");
-    assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], rows * 2 * 4);
-    assert!(head["outputs"][0].get("data").is_none());
-    le_f32s(&bytes[json_len..])
+    (head, bytes[json_len..].to_vec())
 }
 
 fn grpc_request(model: &str, version: &str, rows: usize, x: &[f32], raw: bool) -> ModelInferRequest {
@@ -291,22 +299,8 @@ async fn every_datatype_round_trips_over_json_binary_and_grpc() {
         })
         .collect();
     let header = json!({ "inputs": inputs, "parameters": { "binary_data_output": true } }).to_string();
-    let mut body = header.as_bytes().to_vec();
-    binary.iter().for_each(|b| body.extend_from_slice(b));
-    let response = server
-        .client
-        .post(server.url("/v2/models/all-types/infer"))
-        .header("Inference-Header-Content-Length", header.len())
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), 200);
-    let json_len: usize =
-        response.headers()["inference-header-content-length"].to_str().expect("ascii").parse().expect("n");
-    let bytes = response.bytes().await.expect("body");
-    let head: Value = serde_json::from_slice(&bytes[..json_len]).expect("header");
-    let mut at = json_len;
+    let (head, bytes) = post_binary(&server, "/v2/models/all-types/infer", &header, &binary).await;
+    let mut at = 0;
     let mut rest_binary_out = HashMap::new();
     for out in head["outputs"].as_array().expect("outputs") {
         let size = out["parameters"]["binary_data_size"].as_u64().expect("size") as usize;
