@@ -223,6 +223,19 @@ fn all_types_values() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// One [2, 2] input per datatype, contents left to the caller.
+fn all_types_inputs(values: &[(&str, Value)]) -> Vec<InferInputTensor> {
+    values
+        .iter()
+        .map(|(dt, _)| InferInputTensor {
+            name: format!("INPUT_{dt}"),
+            datatype: (*dt).into(),
+            shape: vec![2, 2],
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn flat(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items.iter().flat_map(flat).collect(),
@@ -313,15 +326,7 @@ async fn every_datatype_round_trips_over_json_binary_and_grpc() {
     let mut grpc = server.grpc().await;
     let request = ModelInferRequest {
         model_name: "all-types".into(),
-        inputs: values
-            .iter()
-            .map(|(dt, _)| InferInputTensor {
-                name: format!("INPUT_{dt}"),
-                datatype: (*dt).into(),
-                shape: vec![2, 2],
-                ..Default::default()
-            })
-            .collect(),
+        inputs: all_types_inputs(&values),
         raw_input_contents: binary.iter().map(|b| b.clone().into()).collect(),
         ..Default::default()
     };
@@ -422,15 +427,7 @@ async fn outputs_filter_id_and_parameters() {
         model_version: "1".into(),
         id: "grpc-id".into(),
         parameters,
-        inputs: values
-            .iter()
-            .map(|(dt, _)| InferInputTensor {
-                name: format!("INPUT_{dt}"),
-                datatype: (*dt).into(),
-                shape: vec![2, 2],
-                ..Default::default()
-            })
-            .collect(),
+        inputs: all_types_inputs(&values),
         raw_input_contents: values.iter().map(|(dt, data)| raw_bytes(dt, data).into()).collect(),
         outputs: vec![InferRequestedOutputTensor { name: "OUTPUT_FP64".into(), ..Default::default() }],
     };

@@ -115,6 +115,12 @@ async fn a_full_queue_refuses_at_once() {
     assert_eq!(scheduler.queue_depth(), 0);
 }
 
+/// Submits one 1-row request from a task of its own.
+fn submit_in_background(scheduler: &Arc<Scheduler>) -> tokio::task::JoinHandle<Result<Vec<Tensor>, InferError>> {
+    let s = scheduler.clone();
+    tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await })
+}
+
 async fn wait_for(condition: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !condition() {
@@ -126,10 +132,7 @@ async fn wait_for(condition: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_requests_are_not_computed() {
     let (scheduler, batches) = start(1, 0, 10, Duration::from_millis(100));
-    let first = {
-        let s = scheduler.clone();
-        tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await })
-    };
+    let first = submit_in_background(&scheduler);
     wait_for(|| batches.lock().expect("lock").len() == 1).await;
     // Queued behind the busy instance, then the client goes away.
     let gone = tokio::time::timeout(Duration::from_millis(10), scheduler.submit(input(1, 5.0), 1, None)).await;
@@ -153,10 +156,7 @@ async fn a_panicking_model_fails_the_batch_not_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_expires_in_the_queue_is_answered_and_never_runs() {
     let (scheduler, batches) = start(4, 0, 10, Duration::from_millis(150));
-    let running = {
-        let s = scheduler.clone();
-        tokio::spawn(async move { s.submit(input(1, 0.0), 1, None).await })
-    };
+    let running = submit_in_background(&scheduler);
     wait_for(|| batches.lock().expect("lock").len() == 1).await;
     let asked = std::time::Instant::now();
     let expired = scheduler.submit(input(1, 9.0), 1, Some(Duration::from_millis(20))).await;
