@@ -27,6 +27,23 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelControlMode {
+    None,
+    Poll,
+    Explicit,
+}
+
+impl From<ModelControlMode> for sluice_core::ControlMode {
+    fn from(mode: ModelControlMode) -> Self {
+        match mode {
+            ModelControlMode::None => sluice_core::ControlMode::None,
+            ModelControlMode::Poll => sluice_core::ControlMode::Poll,
+            ModelControlMode::Explicit => sluice_core::ControlMode::Explicit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -35,16 +52,19 @@ pub enum LogFormat {
 /// Everything the server needs to start.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Model repository: one directory per model, each with model.toml and numbered version directories.
+    /// Model repository: a directory (one directory per model, each with model.toml and numbered version
+    /// directories), an object-store URI (s3://bucket/prefix, gs://, az://) or an MLflow Model Registry
+    /// (mlflow+http://host:5000, with --mlflow-model).
     #[arg(
         long,
+        alias = "model-store",
         env = "SLUICE_MODEL_REPOSITORY",
-        value_name = "DIR",
+        value_name = "DIR|URI",
         required_unless_present = "model_dir",
         conflicts_with = "model_dir",
         help_heading = "Models"
     )]
-    pub model_repository: Option<PathBuf>,
+    pub model_repository: Option<String>,
 
     /// Serve the single model in this directory (KServe's /mnt/models); needs --model-name.
     #[arg(
@@ -60,6 +80,38 @@ pub struct Config {
     /// Name to serve the --model-dir model under.
     #[arg(long, alias = "model_name", env = "SLUICE_MODEL_NAME", value_name = "NAME", help_heading = "Models")]
     pub model_name: Option<String>,
+
+    /// none: load everything at start-up, then ignore changes; poll: also apply the repository's changes every
+    /// --repository-poll-secs; explicit: load what --load-model names, then load/unload through the API.
+    #[arg(long, env = "SLUICE_MODEL_CONTROL_MODE", value_enum, default_value = "none", help_heading = "Models")]
+    pub model_control_mode: ModelControlMode,
+
+    /// Seconds between repository polls (--model-control-mode poll).
+    #[arg(long, env = "SLUICE_REPOSITORY_POLL_SECS", default_value_t = 15.0, help_heading = "Models")]
+    pub repository_poll_secs: f64,
+
+    /// Model to load at start-up in explicit mode (repeatable, or comma-separated in the variable).
+    #[arg(long, env = "SLUICE_LOAD_MODEL", value_delimiter = ',', value_name = "NAME", help_heading = "Models")]
+    pub load_model: Vec<String>,
+
+    /// MLflow registered model to serve: models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME (latest);
+    /// prefix SERVED= to serve it under another name (repeatable, or comma-separated in the variable).
+    #[arg(
+        long,
+        env = "SLUICE_MLFLOW_MODELS",
+        value_delimiter = ',',
+        value_name = "[SERVED=]models:/..",
+        help_heading = "Models"
+    )]
+    pub mlflow_model: Vec<String>,
+
+    /// Local cache for versions downloaded from object storage or MLflow.
+    #[arg(long, env = "SLUICE_MODEL_CACHE_DIR", value_name = "DIR", help_heading = "Models")]
+    pub model_cache_dir: Option<PathBuf>,
+
+    /// Bearer token the repository API (index, load, unload) requires; unset leaves it open.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, help_heading = "Security")]
+    pub admin_token: Option<String>,
 
     /// Address to listen on.
     #[arg(long, env = "SLUICE_HOST", default_value = "0.0.0.0", help_heading = "Network")]
@@ -120,9 +172,15 @@ pub struct Config {
 
 impl Config {
     /// A config serving `repository` on the given ports, for tests and tools.
-    pub fn for_repository(repository: impl Into<PathBuf>) -> Self {
+    pub fn for_repository(repository: impl AsRef<std::path::Path>) -> Self {
         Config {
-            model_repository: Some(repository.into()),
+            model_repository: Some(repository.as_ref().display().to_string()),
+            model_control_mode: ModelControlMode::None,
+            repository_poll_secs: 15.0,
+            load_model: Vec::new(),
+            mlflow_model: Vec::new(),
+            model_cache_dir: None,
+            admin_token: None,
             model_dir: None,
             model_name: None,
             host: IpAddr::from([127, 0, 0, 1]),

@@ -1,6 +1,7 @@
 //! The sluice server: configuration, start-up, and the two transports (REST
 //! and gRPC) over one `sluice_core::Inference`.
 
+pub mod admin;
 pub mod config;
 pub mod grpc;
 pub mod http;
@@ -15,8 +16,8 @@ use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
 use sluice_core::metrics::{Metrics, Role};
-use sluice_core::repository::{self, ModelSource};
-use sluice_core::{Inference, Limits, Loaders};
+use sluice_core::repository;
+use sluice_core::{ControlMode, Inference, Limits, Loaders, LocalRegistry, ModelRegistry};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -60,7 +61,7 @@ impl App {
     /// Reads the repository, starts loading its models and returns at once;
     /// `ready` turns true when every model has loaded and warmed up.
     pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Self> {
-        let sources = read_sources(&config)?;
+        let source = open_registry(&config)?;
         match sluice_kernels::cuda_device_count() {
             Ok(count) => tracing::info!(count, "CUDA devices available"),
             Err(why) => tracing::info!("running without CUDA: {why}"),
@@ -80,9 +81,17 @@ impl App {
         let registry = prometheus::Registry::new();
         let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
-        let inference = Arc::new(Inference::new(loaders, limits, metrics));
+        let mode = config.model_control_mode.into();
+        let inference = Arc::new(Inference::new(loaders, limits, metrics, source, mode));
         let loading = inference.clone();
-        tokio::spawn(async move { loading.load_repository(sources).await });
+        let named = config.load_model.clone();
+        let poll_every = std::time::Duration::from_secs_f64(config.repository_poll_secs.max(0.05));
+        tokio::spawn(async move {
+            let _ = loading.start(&named).await;
+            if mode == ControlMode::Poll {
+                loading.poll(poll_every).await;
+            }
+        });
         Ok(App { inference, registry, config, listeners })
     }
 
@@ -149,16 +158,21 @@ fn register_process_metrics(registry: &prometheus::Registry) {
     }
 }
 
-fn read_sources(config: &Config) -> anyhow::Result<Vec<ModelSource>> {
+/// The model source `--model-repository` (or `--model-dir`) names.
+fn open_registry(config: &Config) -> anyhow::Result<Arc<dyn ModelRegistry>> {
     match (&config.model_dir, &config.model_name, &config.model_repository) {
-        (Some(dir), Some(name), _) => Ok(vec![repository::read_model(name, dir)?]),
-        (_, _, Some(root)) => {
-            let sources = repository::scan(root)?;
-            if sources.is_empty() {
-                tracing::warn!(repository = %root.display(), "the model repository holds no model");
-            }
-            Ok(sources)
+        (Some(dir), Some(name), _) => {
+            repository::read_model(name, dir)?;
+            Ok(Arc::new(LocalRegistry::SingleModel { name: name.clone(), dir: dir.clone() }))
         }
-        _ => anyhow::bail!("give --model-repository DIR, or --model-dir DIR with --model-name NAME"),
+        (_, _, Some(uri)) if sluice_registry::is_remote(uri) => {
+            sluice_registry::open(uri, config.model_cache_dir.clone(), &config.mlflow_model).map_err(anyhow::Error::msg)
+        }
+        (_, _, Some(root)) => {
+            let root = std::path::PathBuf::from(root.strip_prefix("file://").unwrap_or(root));
+            repository::model_names(&root)?;
+            Ok(Arc::new(LocalRegistry::Repository(root)))
+        }
+        _ => anyhow::bail!("give --model-repository DIR|URI, or --model-dir DIR with --model-name NAME"),
     }
 }

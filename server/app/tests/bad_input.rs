@@ -222,7 +222,7 @@ async fn bad_input_matrix_over_rest_and_grpc() {
     let repo = TempDir::new("bad-input");
     copy_dir(&models_dir(), &repo.0);
     copy_dir(&testdata_repository(), &repo.0);
-    config.model_repository = Some(repo.0.clone());
+    config.model_repository = Some(repo.0.display().to_string());
     config.max_tensor_elements = MAX_ELEMENTS;
     config.max_request_bytes = MAX_BYTES;
     let server = Server::ready(config).await;

@@ -206,7 +206,7 @@ async fn metrics_endpoint_exposes_the_scheduler_and_request_metrics() {
     let load = [("model", "fraud-detection"), ("backend", "onnx")];
     assert_eq!(metric_value(&text, "model_load_duration_seconds_count", &load), Some(2.0), "two versions loaded");
     let swaps = [("model", "fraud-detection"), ("result", "loaded")];
-    assert_eq!(metric_value(&text, "model_swaps_total", &swaps), Some(1.0));
+    assert_eq!(metric_value(&text, "model_swaps_total", &swaps), Some(2.0), "one per version published");
     assert!(text.contains("# TYPE model_inference_duration_seconds histogram"));
 }
 

@@ -25,6 +25,10 @@ pub enum InferError {
     /// The backend failed while running the model.
     #[error("{0}")]
     Backend(String),
+    /// A protected endpoint (the repository API) was called without the
+    /// admin token.
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
 impl InferError {
@@ -38,6 +42,7 @@ impl InferError {
             InferError::Overloaded(_) => "overloaded",
             InferError::Timeout(_) => "timeout",
             InferError::Backend(_) => "backend",
+            InferError::Unauthenticated(_) => "unauthenticated",
         }
     }
 

@@ -9,10 +9,11 @@ use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 use crate::backend::TensorSpec;
+use crate::control::{Control, ControlMode};
 use crate::error::InferError;
-use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL, VersionMetrics};
-use crate::model::{Loaders, ModelHandle, load_instances, start_handle};
-use crate::repository::ModelSource;
+use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
+use crate::model::{Loaders, ModelHandle};
+use crate::registry::ModelRegistry;
 use crate::request::{InferRequest, InferResponse};
 use crate::stats::StatsSnapshot;
 use crate::validate::{Limits, check_inputs, select_outputs};
@@ -23,12 +24,24 @@ pub enum ModelState {
     Loading,
     Ready,
     Failed(String),
+    /// Unloaded through the repository API: not served, not awaited.
+    Unloaded,
 }
 
 #[derive(Clone)]
-struct ModelEntry {
-    state: ModelState,
-    versions: BTreeMap<u64, Arc<ModelHandle>>,
+pub(crate) struct ModelEntry {
+    pub(crate) state: ModelState,
+    pub(crate) versions: BTreeMap<u64, Arc<ModelHandle>>,
+    /// Whether readiness waits for this model: models configured at start-up
+    /// and any model once it has served. A model added later whose first load
+    /// fails is reported, but does not take a serving pod out of its Service.
+    pub(crate) gates_readiness: bool,
+}
+
+impl ModelEntry {
+    fn loading() -> Self {
+        ModelEntry { state: ModelState::Loading, versions: BTreeMap::new(), gates_readiness: false }
+    }
 }
 
 type ModelTable = HashMap<String, ModelEntry>;
@@ -51,26 +64,45 @@ pub struct ServerInfo {
     pub extensions: &'static [&'static str],
 }
 
-pub const SERVER_INFO: ServerInfo =
-    ServerInfo { name: "sluice", version: env!("CARGO_PKG_VERSION"), extensions: &["binary_tensor_data"] };
+pub const SERVER_INFO: ServerInfo = ServerInfo {
+    name: "sluice",
+    version: env!("CARGO_PKG_VERSION"),
+    extensions: &["binary_tensor_data", "model_repository", "statistics"],
+};
 
 pub struct Inference {
     table: ArcSwap<ModelTable>,
-    loaders: Loaders,
+    pub(crate) loaders: Loaders,
     limits: Limits,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     startup_done: AtomicBool,
+    pub(crate) registry: Arc<dyn ModelRegistry>,
+    pub(crate) mode: ControlMode,
+    pub(crate) control: Control,
 }
 
 impl Inference {
-    pub fn new(loaders: Loaders, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        loaders: Loaders,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        registry: Arc<dyn ModelRegistry>,
+        mode: ControlMode,
+    ) -> Self {
         Inference {
             table: ArcSwap::from_pointee(ModelTable::new()),
             loaders,
             limits,
             metrics,
             startup_done: AtomicBool::new(false),
+            registry,
+            mode,
+            control: Control::default(),
         }
+    }
+
+    pub fn control_mode(&self) -> ControlMode {
+        self.mode
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -93,7 +125,11 @@ impl Inference {
     /// Every configured model has loaded and warmed up.
     pub fn ready(&self) -> bool {
         self.startup_done.load(Ordering::Acquire)
-            && self.table.load().values().all(|e| e.state == ModelState::Ready && !e.versions.is_empty())
+            && self
+                .table
+                .load()
+                .values()
+                .all(|e| !e.gates_readiness || e.state == ModelState::Unloaded || !e.versions.is_empty())
     }
 
     pub fn model_state(&self, name: &str) -> Option<ModelState> {
@@ -143,6 +179,7 @@ impl Inference {
             }
             (_, ModelState::Loading) => InferError::Unavailable(format!("model '{name}' is still loading")),
             (_, ModelState::Failed(why)) => InferError::Unavailable(format!("model '{name}' failed to load: {why}")),
+            (_, ModelState::Unloaded) => InferError::NotFound(format!("model '{name}' is unloaded")),
             (Some(v), ModelState::Ready) => InferError::NotFound(format!("model '{name}' has no version {v}")),
             (None, ModelState::Ready) => InferError::Unavailable(format!("model '{name}' has no loaded version")),
         })
@@ -235,93 +272,35 @@ impl Inference {
         Ok(InferResponse { model_name: handle.name.clone(), model_version: handle.version, id: request.id, outputs })
     }
 
-    /// Loads every selected version of every model; models load one after
-    /// another, and a failure marks only that model failed.
-    pub async fn load_repository(&self, sources: Vec<ModelSource>) {
+    /// Replaces one model's entry (or creates it) in one atomic publish.
+    pub(crate) fn publish(&self, name: &str, change: impl Fn(&mut ModelEntry)) {
         self.table.rcu(|table| {
             let mut table = (**table).clone();
-            for source in &sources {
-                table
-                    .entry(source.name.clone())
-                    .or_insert(ModelEntry { state: ModelState::Loading, versions: BTreeMap::new() });
-            }
+            change(table.entry(name.to_owned()).or_insert_with(ModelEntry::loading));
             table
         });
-        for source in sources {
-            let state = match self.load_model(&source).await {
-                Ok(()) => {
-                    self.metrics.swaps_total.with_label_values(&[&source.name, "loaded"]).inc();
-                    ModelState::Ready
-                }
-                Err(why) => {
-                    self.metrics.swaps_total.with_label_values(&[&source.name, "failed"]).inc();
-                    tracing::error!(model = %source.name, error = %why, "model failed to load");
-                    ModelState::Failed(why)
-                }
-            };
-            self.update(&source.name, |entry| entry.state = state.clone());
-        }
+    }
+
+    /// Drops a model's entry; returns the versions it was serving.
+    pub(crate) fn remove(&self, name: &str) -> Vec<Arc<ModelHandle>> {
+        let old = self.table.rcu(|table| {
+            let mut table = (**table).clone();
+            table.remove(name);
+            table
+        });
+        old.get(name).map(|e| e.versions.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub(crate) fn entry(&self, name: &str) -> Option<ModelEntry> {
+        self.table.load().get(name).cloned()
+    }
+
+    pub(crate) fn model_names(&self) -> Vec<String> {
+        self.table.load().keys().cloned().collect()
+    }
+
+    pub(crate) fn finish_startup(&self) {
         self.startup_done.store(true, Ordering::Release);
-    }
-
-    async fn load_model(&self, source: &ModelSource) -> Result<(), String> {
-        let selected = source.selected_versions();
-        if selected.is_empty() {
-            return Err("the version policy selects no available version".into());
-        }
-        for version in selected {
-            let Some(dir) = source.versions.get(&version).cloned() else {
-                continue;
-            };
-            let started = std::time::Instant::now();
-            let (loaders, name, config) = (self.loaders.clone(), source.name.clone(), source.config.clone());
-            let (metadata, instances) =
-                tokio::task::spawn_blocking(move || load_instances(&loaders, &name, version, &dir, &config))
-                    .await
-                    .map_err(|e| format!("loader thread failed: {e}"))?
-                    .map_err(|e| format!("version {version}: {e}"))?;
-            let metrics = VersionMetrics::new(self.metrics.clone(), Arc::default(), &source.name, version);
-            let handle = start_handle(&source.name, version, source.config.clone(), metadata, instances, metrics)?;
-            let backend = source.config.backend.to_string();
-            self.metrics
-                .load_duration
-                .with_label_values(&[&source.name, &backend])
-                .observe(started.elapsed().as_secs_f64());
-            let role = self.metrics.role.get();
-            self.metrics
-                .loaded
-                .with_label_values(&[
-                    &source.name,
-                    &version.to_string(),
-                    role.as_str(),
-                    &backend,
-                    &handle.device().to_string(),
-                ])
-                .set(1);
-            tracing::info!(
-                model = %source.name,
-                version,
-                backend = %handle.backend(),
-                device = %handle.device(),
-                ms = started.elapsed().as_millis() as u64,
-                "model version ready"
-            );
-            let handle = Arc::new(handle);
-            self.update(&source.name, |entry| {
-                entry.versions.insert(version, handle.clone());
-            });
-        }
-        Ok(())
-    }
-
-    fn update(&self, name: &str, change: impl Fn(&mut ModelEntry)) {
-        self.table.rcu(|table| {
-            let mut table = (**table).clone();
-            if let Some(entry) = table.get_mut(name) {
-                change(entry);
-            }
-            table
-        });
     }
 }
 

@@ -5,28 +5,35 @@
 //! wires those in, so the core can be tested and benchmarked on its own.
 
 pub mod backend;
+pub mod control;
 pub mod datatype;
 pub mod elements;
 pub mod error;
 pub mod inference;
+pub mod local_registry;
 pub mod metrics;
 pub mod model;
 pub mod model_config;
+pub mod registry;
 pub mod repository;
 pub mod request;
 pub mod scheduler;
 pub mod stats;
+pub mod swap;
 pub mod tensor;
 pub mod validate;
 
 pub use backend::{
     Backend, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata, TensorSpec,
 };
+pub use control::{ControlMode, IndexEntry};
 pub use datatype::DataType;
 pub use error::{BackendError, InferError};
 pub use inference::{Inference, ModelInfo, ModelState, ServerInfo};
+pub use local_registry::LocalRegistry;
 pub use model::Loaders;
-pub use model_config::ModelConfig;
+pub use model_config::{ModelConfig, VersionPolicy};
+pub use registry::{ModelListing, ModelRegistry, RegistryError};
 pub use request::{InferRequest, InferResponse, ParamValue, Parameters, RequestedOutput};
 pub use tensor::Tensor;
 pub use validate::Limits;

@@ -201,6 +201,7 @@ pub fn status_code(error: &InferError) -> &'static str {
         InferError::PayloadTooLarge(_) => "413",
         InferError::Overloaded(_) => "429",
         InferError::Backend(_) => "500",
+        InferError::Unauthenticated(_) => "401",
         InferError::Unavailable(_) => "503",
         InferError::Timeout(_) => "504",
     }

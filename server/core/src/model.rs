@@ -18,6 +18,8 @@ pub struct ModelHandle {
     pub config: ModelConfig,
     pub scheduler: Scheduler,
     pub metrics: Arc<VersionMetrics>,
+    /// The registry's fingerprint of the files this version was loaded from.
+    pub fingerprint: String,
 }
 
 impl ModelHandle {
@@ -88,17 +90,21 @@ fn check_batching(config: &ModelConfig, metadata: &ModelMetadata, runtime_max: O
     Ok(())
 }
 
+/// What a loaded version is made of, before its queue starts.
+pub struct LoadedVersion {
+    pub name: String,
+    pub version: u64,
+    pub fingerprint: String,
+    pub config: ModelConfig,
+    pub metadata: ModelMetadata,
+    pub instances: Vec<Box<dyn Backend>>,
+}
+
 /// Starts the queue of a loaded version (needs a tokio runtime).
-pub fn start_handle(
-    name: &str,
-    version: u64,
-    config: ModelConfig,
-    metadata: ModelMetadata,
-    instances: Vec<Box<dyn Backend>>,
-    metrics: Arc<VersionMetrics>,
-) -> Result<ModelHandle, String> {
+pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, String> {
+    let LoadedVersion { name, version, fingerprint, config, metadata, instances } = loaded;
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| format!("cannot start model threads: {e}"))?;
-    Ok(ModelHandle { name: name.to_owned(), version, metadata, config, scheduler, metrics })
+    Ok(ModelHandle { name, version, metadata, config, scheduler, metrics, fingerprint })
 }

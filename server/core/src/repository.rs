@@ -56,7 +56,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepositoryError + '_ {
 
 /// Reads every model directory under `root`, sorted by name.
 pub fn scan(root: &Path) -> Result<Vec<ModelSource>, RepositoryError> {
-    let mut models = Vec::new();
+    model_names(root)?.iter().map(|name| read_model(name, &root.join(name))).collect()
+}
+
+/// The names of the model directories under `root` (those with a
+/// `model.toml`), sorted.
+pub fn model_names(root: &Path) -> Result<Vec<String>, RepositoryError> {
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(root).map_err(io_err(root))? {
         let entry = entry.map_err(io_err(root))?;
         let path = entry.path();
@@ -67,13 +73,13 @@ pub fn scan(root: &Path) -> Result<Vec<ModelSource>, RepositoryError> {
             continue;
         }
         if !path.join(CONFIG_FILE).is_file() {
-            tracing::warn!(dir = %path.display(), "skipping directory without {CONFIG_FILE}");
+            tracing::debug!(dir = %path.display(), "skipping directory without {CONFIG_FILE}");
             continue;
         }
-        models.push(read_model(name, &path)?);
+        names.push(name.to_owned());
     }
-    models.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(models)
+    names.sort();
+    Ok(names)
 }
 
 /// Reads one model directory. Without `model.toml`, an ONNX file implies

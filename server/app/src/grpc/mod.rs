@@ -3,6 +3,7 @@
 
 pub mod convert;
 mod deadline;
+mod repository;
 mod status;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use sluice_proto::*;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+use crate::admin::authorize;
 use crate::config::Config;
 
 pub use status::code_of;
@@ -24,11 +26,17 @@ use status::to_status;
 
 pub struct InferenceService {
     inference: Arc<Inference>,
+    admin_token: Option<String>,
 }
 
 impl InferenceService {
-    pub fn new(inference: Arc<Inference>) -> Self {
-        InferenceService { inference }
+    pub fn new(inference: Arc<Inference>, admin_token: Option<String>) -> Self {
+        InferenceService { inference, admin_token }
+    }
+
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        authorize(self.admin_token.as_deref(), given).map_err(to_status)
     }
 }
 
@@ -82,6 +90,35 @@ impl GrpcInferenceService for InferenceService {
         Ok(Response::new(convert::statistics(snapshots)))
     }
 
+    async fn repository_index(
+        &self,
+        request: Request<RepositoryIndexRequest>,
+    ) -> Result<Response<RepositoryIndexResponse>, Status> {
+        self.authorize(&request)?;
+        let rows = self.inference.repository_index(request.into_inner().ready).await;
+        Ok(Response::new(repository::repository_index(rows)))
+    }
+
+    async fn repository_model_load(
+        &self,
+        request: Request<RepositoryModelLoadRequest>,
+    ) -> Result<Response<RepositoryModelLoadResponse>, Status> {
+        self.authorize(&request)?;
+        let request = request.into_inner();
+        let policy = repository::load_policy(&request.parameters).map_err(to_status)?;
+        self.inference.load(&request.model_name, policy).await.map_err(to_status)?;
+        Ok(Response::new(RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        request: Request<RepositoryModelUnloadRequest>,
+    ) -> Result<Response<RepositoryModelUnloadResponse>, Status> {
+        self.authorize(&request)?;
+        self.inference.unload(&request.into_inner().model_name).await.map_err(to_status)?;
+        Ok(Response::new(RepositoryModelUnloadResponse {}))
+    }
+
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {
         let started = Instant::now();
         let limit = self.inference.limits().max_tensor_elements;
@@ -131,7 +168,7 @@ pub async fn serve(
     use axum::serve::ListenerExt;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(report_health(inference.clone(), reporter));
-    let service = GrpcInferenceServiceServer::new(InferenceService::new(inference))
+    let service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config.admin_token.clone()))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
     let router = tonic::service::Routes::new(health).add_service(service).prepare().into_axum_router();

@@ -12,6 +12,7 @@ pub fn code_of(error: &InferError) -> Code {
         InferError::Overloaded(_) => Code::ResourceExhausted,
         InferError::Timeout(_) => Code::DeadlineExceeded,
         InferError::Backend(_) => Code::Internal,
+        InferError::Unauthenticated(_) => Code::Unauthenticated,
     }
 }
 

@@ -23,6 +23,7 @@ pub fn status_of(error: &InferError) -> StatusCode {
         InferError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         InferError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         InferError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        InferError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
     }
 }
 

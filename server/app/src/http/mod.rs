@@ -5,6 +5,7 @@ pub mod encode;
 mod error;
 mod handlers;
 mod json_data;
+mod repository;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,10 +27,11 @@ pub struct HttpState {
     pub inference: Arc<Inference>,
     pub registry: prometheus::Registry,
     pub max_request_bytes: usize,
+    pub admin_token: Option<String>,
 }
 
-pub fn router(inference: Arc<Inference>, registry: prometheus::Registry, max_request_bytes: usize) -> Router {
-    let state = Arc::new(HttpState { inference, registry, max_request_bytes });
+pub fn router(state: HttpState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route("/v2", get(handlers::server_metadata))
         .route("/v2/health/live", get(handlers::live))
@@ -43,6 +45,9 @@ pub fn router(inference: Arc<Inference>, registry: prometheus::Registry, max_req
         .route("/v2/models/stats", get(handlers::all_statistics))
         .route("/v2/models/{model}/stats", get(handlers::model_statistics))
         .route("/v2/models/{model}/versions/{version}/stats", get(handlers::model_version_statistics))
+        .route("/v2/repository/index", post(repository::index))
+        .route("/v2/repository/models/{model}/load", post(repository::load))
+        .route("/v2/repository/models/{model}/unload", post(repository::unload))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)
@@ -68,5 +73,11 @@ pub async fn serve(
         // Small request/response pairs: do not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(inference, registry, config.max_request_bytes)).with_graceful_shutdown(shutdown).await
+    let state = HttpState {
+        inference,
+        registry,
+        max_request_bytes: config.max_request_bytes,
+        admin_token: config.admin_token.clone(),
+    };
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

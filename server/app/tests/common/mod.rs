@@ -12,6 +12,8 @@ use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+pub mod traffic;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
@@ -131,7 +133,7 @@ impl Server {
     }
 }
 
-pub fn repository_config(repository: impl Into<PathBuf>) -> Config {
+pub fn repository_config(repository: impl AsRef<std::path::Path>) -> Config {
     Config::for_repository(repository)
 }
 
@@ -267,3 +269,57 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .collect();
     (!values.is_empty()).then(|| values.iter().sum())
 }
+
+impl Server {
+    /// Waits (up to 30 s) until the model's metadata lists exactly `want`.
+    pub async fn wait_versions(&self, model: &str, want: &[u64]) {
+        let want: Vec<String> = want.iter().map(u64::to_string).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/v2/models/{model}")).await;
+            let versions: Vec<String> = body["versions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if status == 200 && versions == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{model} never served {want:?} (last: {status} {body})");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits (up to 30 s) until `name{labels}` reaches at least `at_least`.
+    pub async fn wait_metric(&self, name: &str, labels: &[(&str, &str)], at_least: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.metric(name, labels).await.unwrap_or(0.0) < at_least {
+            assert!(Instant::now() < deadline, "{name}{labels:?} never reached {at_least}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `POST /v2/repository/index` rows for `model`.
+    pub async fn index_rows(&self, model: &str, token: Option<&str>) -> Vec<Value> {
+        let mut request = self.client.post(self.url("/v2/repository/index")).json(&json!({}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let body: Value = request.send().await.expect("index").json().await.expect("json");
+        body.as_array().expect("index is an array").iter().filter(|r| r["name"] == model).cloned().collect()
+    }
+}
+
+/// The fraud-detection outputs of each bundled version for input `x`, from
+/// Python's onnxruntime.
+pub fn fraud_references(x: &[f32]) -> Vec<(u64, Vec<f32>)> {
+    [1, 2]
+        .into_iter()
+        .map(|v| {
+            let file = models_dir().join(format!("fraud-detection/{v}/model.onnx"));
+            (v, onnxruntime_reference(&file, "features", 1, x))
+        })
+        .collect()
+}
+
+/// fraud-detection's model.toml, serving only the newest version.
+pub const FRAUD_LATEST_1: &str = "backend = \"onnx\"\nmax_batch_size = 64\nversion_policy = { latest = 1 }\n\n[batching]\nmax_queue_delay_us = 200\n";

@@ -73,6 +73,8 @@ impl SchedulerConfig {
 /// batching task finish what is queued, then stops the instance threads.
 pub struct Scheduler {
     tx: mpsc::UnboundedSender<Pending>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     depth: Arc<AtomicUsize>,
     config: SchedulerConfig,
     metrics: Arc<VersionMetrics>,
@@ -116,13 +118,16 @@ impl Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
         let mut job_senders = Vec::with_capacity(instances.len());
+        let mut threads = Vec::with_capacity(instances.len());
         for (index, backend) in instances.into_iter().enumerate() {
             let (job_tx, job_rx) = std::sync::mpsc::channel();
             let idle = idle_tx.clone();
             let metrics = metrics.clone();
-            std::thread::Builder::new()
-                .name(format!("{label}#{index}"))
-                .spawn(move || worker::run(backend, index, job_rx, idle, metrics))?;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{label}#{index}"))
+                    .spawn(move || worker::run(backend, index, job_rx, idle, metrics))?,
+            );
             job_senders.push(job_tx);
         }
         let depth = Arc::new(AtomicUsize::new(0));
@@ -135,8 +140,26 @@ impl Scheduler {
             batched: config.max_batch_size > 0,
             metrics: metrics.clone(),
         };
-        tokio::spawn(task.run());
-        Ok(Scheduler { tx, depth, config, metrics })
+        let task = Some(tokio::spawn(task.run()));
+        Ok(Scheduler { tx, task, threads, depth, config, metrics })
+    }
+
+    /// Closes the queue, lets the batching task run what is already queued,
+    /// then waits for every instance thread to finish and drop its backend,
+    /// so the model's memory is released when this returns.
+    pub async fn shutdown(mut self) {
+        let task = self.task.take();
+        let threads = std::mem::take(&mut self.threads);
+        drop(self);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
     }
 
     /// Requests queued and not yet handed to an instance.

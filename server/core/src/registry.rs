@@ -1,0 +1,65 @@
+//! Where model versions come from. The core asks a registry what a model
+//! holds (`describe`) and for a local, verified directory of one version
+//! (`fetch`); it never sees whether that is a local directory, an object
+//! store or the MLflow Model Registry.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use crate::model_config::ModelConfig;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One model as the registry holds it now.
+#[derive(Debug, Clone)]
+pub struct ModelListing {
+    pub name: String,
+    pub config: ModelConfig,
+    /// Every version present, with a fingerprint that changes whenever the
+    /// version's content does (sizes and mtimes, ETags, MLflow run ids).
+    pub versions: BTreeMap<u64, String>,
+}
+
+impl ModelListing {
+    pub fn version_numbers(&self) -> Vec<u64> {
+        self.versions.keys().copied().collect()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry could not be reached or answered with a server error:
+    /// keep serving what is loaded and try again later.
+    #[error("registry unavailable: {0}")]
+    Unavailable(String),
+    /// The registry holds no such model (or version).
+    #[error("{0}")]
+    NotFound(String),
+    /// The registry answered, but what it holds cannot be served (a bad
+    /// model.toml, a digest mismatch): retried only once it changes.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A source of model versions.
+pub trait ModelRegistry: Send + Sync + 'static {
+    /// Where the models come from, for logs and the index.
+    fn location(&self) -> String;
+
+    /// The names of the models the registry holds.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>>;
+
+    /// One model's configuration and versions.
+    fn describe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<ModelListing, RegistryError>>;
+
+    /// A local directory holding exactly that version (as fingerprinted),
+    /// complete and with its digests verified.
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        version: u64,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<PathBuf, RegistryError>>;
+}

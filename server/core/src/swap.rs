@@ -1,0 +1,332 @@
+//! Bringing one model in line with its registry: load what is new or changed
+//! beside what serves, warm it up, publish both changes in one atomic swap,
+//! then drain and unload what is no longer selected.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::InferError;
+use crate::inference::{Inference, ModelState};
+use crate::metrics::{Metrics, VersionMetrics};
+use crate::model::{LoadedVersion, ModelHandle, load_instances, start_handle};
+use crate::model_config::VersionPolicy;
+use crate::registry::{ModelListing, RegistryError};
+
+/// How long a drained version is polled for its last in-flight request.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+
+/// Why one version did not load.
+enum VersionFailure {
+    /// The registry could not be reached: not the version's fault, retried.
+    Outage(String),
+    /// The version itself is bad: retried only once it changes.
+    Bad(String),
+}
+
+/// How a sync treats versions that failed before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Skip a version that failed with the same content (polling).
+    OnlyChanged,
+    /// Try again regardless (an explicit load request).
+    Always,
+}
+
+impl Inference {
+    /// Loads the selected versions that are new or changed, publishes them,
+    /// and retires the versions no longer selected, but only once every
+    /// selected version has loaded: a failure never takes a working version
+    /// away. Errors say what failed; what still serves keeps serving.
+    pub(crate) async fn sync_model(&self, name: &str, retry: Retry) -> Result<(), InferError> {
+        let lock = self.control.lock_for(name);
+        let _guard = lock.lock().await;
+        let listing = match self.registry.describe(name).await {
+            Ok(listing) => listing,
+            Err(e) => return Err(self.describe_failed(name, e)),
+        };
+        let policy = self.control.policy_override(name).unwrap_or_else(|| listing.config.version_policy.clone());
+        let selected = policy.select(&listing.version_numbers());
+        let current = self.entry(name).map(|e| e.versions).unwrap_or_default();
+        if selected.is_empty() {
+            let why =
+                format!("the version policy {policy:?} selects none of the versions {:?}", listing.version_numbers());
+            return Err(self.describe_failed(name, RegistryError::Invalid(why)));
+        }
+        let changed: Vec<u64> =
+            selected.iter().copied().filter(|v| !is_current(current.get(v), &listing, *v)).collect();
+        if changed.is_empty() && current.keys().all(|v| selected.contains(v)) {
+            self.publish(name, |entry| entry.state = ModelState::Ready);
+            return Ok(());
+        }
+        if current.is_empty() {
+            self.publish(name, |entry| entry.state = ModelState::Loading);
+        }
+        let mut fresh = BTreeMap::new();
+        let mut failures = Vec::new();
+        for version in changed {
+            let fingerprint = &listing.versions[&version];
+            if retry == Retry::OnlyChanged
+                && let Some(why) = self.control.known_failure(name, version, fingerprint, &listing.config)
+            {
+                failures.push(format!("version {version}: {why}"));
+                continue;
+            }
+            match self.load_version(&listing, version, fingerprint).await {
+                Ok(handle) => {
+                    self.control.forget_failure(name, version);
+                    fresh.insert(version, handle);
+                }
+                Err(VersionFailure::Outage(why)) => {
+                    tracing::warn!(model = name, version, error = %why, "registry unavailable; keeping the loaded versions");
+                    failures.push(format!("version {version}: {why}"));
+                }
+                Err(VersionFailure::Bad(why)) => {
+                    self.metrics.swaps_total.with_label_values(&[name, "failed"]).inc();
+                    tracing::error!(
+                        model = name,
+                        version,
+                        error = %why,
+                        "model version failed to load; the versions already loaded keep serving"
+                    );
+                    self.control.remember_failure(name, version, fingerprint, &listing.config, &why);
+                    failures.push(format!("version {version}: {why}"));
+                }
+            }
+        }
+        let complete = failures.is_empty();
+        let mut next: BTreeMap<u64, Arc<ModelHandle>> =
+            current.iter().filter(|(v, _)| !complete || selected.contains(v)).map(|(v, h)| (*v, h.clone())).collect();
+        for (version, handle) in &fresh {
+            next.insert(*version, handle.clone());
+        }
+        let retired: Vec<Arc<ModelHandle>> =
+            current.values().filter(|old| !next.values().any(|h| Arc::ptr_eq(h, old))).cloned().collect();
+        let state = match (next.is_empty(), failures.first()) {
+            (false, _) => ModelState::Ready,
+            (true, Some(why)) => ModelState::Failed(why.clone()),
+            (true, None) => ModelState::Loading,
+        };
+        self.publish(name, |entry| {
+            entry.versions = next.clone();
+            entry.state = state.clone();
+            entry.gates_readiness |= !next.is_empty();
+        });
+        for handle in &fresh {
+            self.metrics.swaps_total.with_label_values(&[name, "loaded"]).inc();
+            tracing::info!(model = name, version = handle.0, "model version published");
+        }
+        for handle in retired {
+            tokio::spawn(retire(self.metrics.clone(), handle));
+        }
+        if complete { Ok(()) } else { Err(InferError::Backend(format!("model '{name}': {}", failures.join("; ")))) }
+    }
+
+    /// Maps a failed `describe`, marking a model that serves nothing failed.
+    fn describe_failed(&self, name: &str, error: RegistryError) -> InferError {
+        match error {
+            RegistryError::Unavailable(why) => {
+                tracing::warn!(model = name, error = %why, "registry unavailable; keeping the loaded versions");
+                InferError::Unavailable(format!("the model registry is unavailable: {why}"))
+            }
+            RegistryError::NotFound(why) => InferError::NotFound(why),
+            RegistryError::Invalid(why) => {
+                if self.entry(name).is_none_or(|e| e.versions.is_empty()) {
+                    self.publish(name, |entry| entry.state = ModelState::Failed(why.clone()));
+                }
+                if self.control.remember_model_failure(name, &why) {
+                    self.metrics.swaps_total.with_label_values(&[name, "failed"]).inc();
+                    tracing::error!(model = name, error = %why, "model cannot be loaded");
+                }
+                InferError::Backend(format!("model '{name}': {why}"))
+            }
+        }
+    }
+
+    /// Fetches, verifies, loads and warms up one version, and starts its
+    /// queue; it is not published yet.
+    async fn load_version(
+        &self,
+        listing: &ModelListing,
+        version: u64,
+        fingerprint: &str,
+    ) -> Result<Arc<ModelHandle>, VersionFailure> {
+        let started = Instant::now();
+        let name = listing.name.as_str();
+        let dir = self.registry.fetch(name, version, fingerprint).await.map_err(|e| match e {
+            RegistryError::Unavailable(why) => VersionFailure::Outage(why),
+            RegistryError::NotFound(why) | RegistryError::Invalid(why) => VersionFailure::Bad(why),
+        })?;
+        let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());
+        let (metadata, instances) =
+            tokio::task::spawn_blocking(move || load_instances(&loaders, &owned_name, version, &dir, &config))
+                .await
+                .map_err(|e| VersionFailure::Bad(format!("loader thread failed: {e}")))?
+                .map_err(VersionFailure::Bad)?;
+        let metrics = VersionMetrics::new(self.metrics.clone(), Arc::default(), name, version);
+        let loaded = LoadedVersion {
+            name: name.to_owned(),
+            version,
+            fingerprint: fingerprint.to_owned(),
+            config: listing.config.clone(),
+            metadata,
+            instances,
+        };
+        let handle = start_handle(loaded, metrics).map_err(VersionFailure::Bad)?;
+        let backend = listing.config.backend.to_string();
+        self.metrics.load_duration.with_label_values(&[name, &backend]).observe(started.elapsed().as_secs_f64());
+        self.metrics.loaded.with_label_values(&loaded_labels(&self.metrics, &handle)).set(1);
+        tracing::info!(
+            model = name,
+            version,
+            backend = %handle.backend(),
+            device = %handle.device(),
+            ms = started.elapsed().as_millis() as u64,
+            "model version loaded and warmed up"
+        );
+        Ok(Arc::new(handle))
+    }
+
+    /// Takes every version of a model out of service and waits until each
+    /// has answered what it had queued and released its memory.
+    pub(crate) async fn unload_model(&self, name: &str, keep_entry: bool) {
+        let lock = self.control.lock_for(name);
+        let _guard = lock.lock().await;
+        let retired = if keep_entry {
+            let old = self.entry(name).map(|e| e.versions).unwrap_or_default();
+            self.publish(name, |entry| {
+                entry.versions.clear();
+                entry.state = ModelState::Unloaded;
+            });
+            old.into_values().collect()
+        } else {
+            self.remove(name)
+        };
+        self.control.reset(name);
+        for handle in retired {
+            retire(self.metrics.clone(), handle).await;
+        }
+        tracing::info!(model = name, "model unloaded");
+    }
+
+    /// Names the repository holds, plus those loaded.
+    pub(crate) fn known_names(&self, listed: &[String]) -> Vec<String> {
+        let mut names: HashSet<String> = listed.iter().cloned().collect();
+        names.extend(self.model_names());
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        names
+    }
+}
+
+/// Whether the loaded handle still matches what the registry holds.
+fn is_current(handle: Option<&Arc<ModelHandle>>, listing: &ModelListing, version: u64) -> bool {
+    handle.is_some_and(|h| Some(&h.fingerprint) == listing.versions.get(&version) && h.config == listing.config)
+}
+
+fn loaded_labels(metrics: &Metrics, handle: &ModelHandle) -> [String; 5] {
+    [
+        handle.name.clone(),
+        handle.version.to_string(),
+        metrics.role.get().as_str().to_owned(),
+        handle.backend().to_string(),
+        handle.device().to_string(),
+    ]
+}
+
+/// Waits for the last request holding `handle` to finish, then closes its
+/// queue, waits for the instance threads to drop their backends, and only
+/// then clears its `model_loaded` series.
+pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
+    let labels = loaded_labels(&metrics, &handle);
+    let mut handle = handle;
+    let owned = loop {
+        match Arc::try_unwrap(handle) {
+            Ok(owned) => break owned,
+            Err(shared) => {
+                handle = shared;
+                tokio::time::sleep(DRAIN_POLL).await;
+            }
+        }
+    };
+    let (name, version) = (owned.name.clone(), owned.version);
+    owned.scheduler.shutdown().await;
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let _ = metrics.loaded.remove_label_values(&labels);
+    metrics.swaps_total.with_label_values(&[&name, "unloaded"]).inc();
+    tracing::info!(model = %name, version, "model version drained and unloaded");
+}
+
+/// A version policy from a load request's `config` parameter (Triton's
+/// model-config JSON). Only `version_policy` can be overridden; Triton's
+/// spelling and model.toml's are both accepted.
+pub fn policy_from_load_config(config: &str) -> Result<VersionPolicy, InferError> {
+    let bad = |why: String| InferError::InvalidInput(format!("invalid 'config' load parameter: {why}"));
+    let value: serde_json::Value = serde_json::from_str(config).map_err(|e| bad(e.to_string()))?;
+    let object = value.as_object().ok_or_else(|| bad("expected a JSON object".into()))?;
+    if let Some(other) = object.keys().find(|k| !matches!(k.as_str(), "name" | "version_policy")) {
+        return Err(bad(format!("'{other}' cannot be overridden at load time; only version_policy can")));
+    }
+    let policy = object.get("version_policy").ok_or_else(|| bad("no version_policy given".into()))?;
+    parse_policy(policy).ok_or_else(|| {
+        bad(format!(
+            "version_policy {policy} is not one of {{\"latest\": {{\"num_versions\": N}}}}, {{\"all\": {{}}}}, \
+             {{\"specific\": {{\"versions\": [..]}}}}"
+        ))
+    })
+}
+
+fn parse_policy(value: &serde_json::Value) -> Option<VersionPolicy> {
+    if value.as_str() == Some("all") {
+        return Some(VersionPolicy::All);
+    }
+    let (kind, body) = value.as_object().filter(|o| o.len() == 1)?.iter().next()?;
+    let number = |v: &serde_json::Value| v.as_u64().or_else(|| v.as_str()?.parse().ok());
+    match kind.as_str() {
+        "all" => Some(VersionPolicy::All),
+        "latest" => {
+            let n = number(body.get("num_versions").unwrap_or(body))?;
+            (n > 0).then_some(VersionPolicy::Latest(n as usize))
+        }
+        "specific" => {
+            let list = body.get("versions").unwrap_or(body).as_array()?;
+            let versions: Option<Vec<u64>> = list.iter().map(number).collect();
+            versions.filter(|v| !v.is_empty()).map(VersionPolicy::Specific)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_triton_and_toml_version_policies() {
+        let parse = |s: &str| policy_from_load_config(s);
+        assert_eq!(
+            parse(r#"{"version_policy": {"specific": {"versions": [2]}}}"#).ok(),
+            Some(VersionPolicy::Specific(vec![2]))
+        );
+        assert_eq!(
+            parse(r#"{"version_policy": {"specific": ["1", 3]}}"#).ok(),
+            Some(VersionPolicy::Specific(vec![1, 3]))
+        );
+        assert_eq!(
+            parse(r#"{"version_policy": {"latest": {"num_versions": 2}}}"#).ok(),
+            Some(VersionPolicy::Latest(2))
+        );
+        assert_eq!(parse(r#"{"name": "m", "version_policy": {"all": {}}}"#).ok(), Some(VersionPolicy::All));
+        assert_eq!(parse(r#"{"version_policy": "all"}"#).ok(), Some(VersionPolicy::All));
+        for bad in [
+            "not json",
+            "[]",
+            r#"{"max_batch_size": 4}"#,
+            r#"{"version_policy": {"latest": {"num_versions": 0}}}"#,
+            r#"{"version_policy": {"specific": {"versions": []}}}"#,
+            r#"{"version_policy": {"newest": 1}}"#,
+        ] {
+            assert!(matches!(parse(bad), Err(InferError::InvalidInput(_))), "{bad}");
+        }
+    }
+}

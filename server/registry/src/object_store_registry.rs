@@ -1,0 +1,180 @@
+//! A model repository in object storage (`s3://bucket/prefix`, `gs://`,
+//! `az://`), laid out like a local one: `<prefix>/<model>/model.toml` and
+//! `<prefix>/<model>/<version>/...`. Credentials and endpoints come from the
+//! usual environment variables (AWS_*, GOOGLE_*, AZURE_*).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use sluice_core::registry::BoxFuture;
+use sluice_core::repository::CONFIG_FILE;
+use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
+
+use crate::cache::{VersionCache, safe_join, write_stream};
+
+pub struct ObjectStoreRegistry {
+    store: Arc<dyn ObjectStore>,
+    prefix: StorePath,
+    uri: String,
+    cache: VersionCache,
+}
+
+impl ObjectStoreRegistry {
+    pub fn open(uri: &str, cache: VersionCache) -> Result<Self, String> {
+        let url = url::Url::parse(uri).map_err(|e| format!("invalid model repository URI '{uri}': {e}"))?;
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env().with_url(uri).build().map_err(|e| e.to_string())?,
+            ),
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(uri)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            "az" | "azure" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(uri)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            other => return Err(format!("unsupported model repository scheme '{other}://'")),
+        };
+        let prefix = StorePath::from(url.path().trim_matches('/'));
+        Ok(ObjectStoreRegistry { store, prefix, uri: uri.to_owned(), cache })
+    }
+
+    fn model_prefix(&self, name: &str) -> Result<StorePath, RegistryError> {
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            return Err(RegistryError::NotFound(format!("'{name}' is not a model name")));
+        }
+        Ok(self.prefix.clone().join(name))
+    }
+
+    /// Every object under `prefix`, with its path relative to it.
+    async fn list_under(&self, prefix: &StorePath) -> Result<Vec<(String, ObjectMeta)>, RegistryError> {
+        let objects: Vec<ObjectMeta> = self.store.list(Some(prefix)).try_collect().await.map_err(store_error)?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let relative = meta.location.prefix_match(prefix)?.map(|p| p.as_ref().to_owned()).collect::<Vec<_>>();
+                Some((relative.join("/"), meta))
+            })
+            .collect())
+    }
+
+    async fn list_now(&self) -> Result<Vec<String>, RegistryError> {
+        let mut names: Vec<String> = self
+            .list_under(&self.prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(relative, _)| relative.strip_suffix(&format!("/{CONFIG_FILE}")).map(str::to_owned))
+            .filter(|name| !name.contains('/') && !name.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn describe_now(&self, name: &str) -> Result<ModelListing, RegistryError> {
+        let model = self.model_prefix(name)?;
+        let objects = self.list_under(&model).await?;
+        if !objects.iter().any(|(relative, _)| relative == CONFIG_FILE) {
+            return Err(RegistryError::NotFound(format!("{} has no model '{name}' ({CONFIG_FILE} missing)", self.uri)));
+        }
+        let text = self
+            .store
+            .get(&model.clone().join(CONFIG_FILE))
+            .await
+            .map_err(store_error)?
+            .bytes()
+            .await
+            .map_err(store_error)?;
+        let text = String::from_utf8(text.to_vec())
+            .map_err(|_| RegistryError::Invalid(format!("{name}/{CONFIG_FILE} is not UTF-8")))?;
+        let config = ModelConfig::from_toml(&text, &format!("{}/{name}/{CONFIG_FILE}", self.uri))
+            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let mut files: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for (relative, meta) in &objects {
+            let Some((first, rest)) = relative.split_once('/') else { continue };
+            if let Some(version) = first.parse::<u64>().ok().filter(|&v| v > 0) {
+                let tag = meta.e_tag.clone().unwrap_or_else(|| meta.last_modified.to_rfc3339());
+                files.entry(version).or_default().push(format!("{rest}:{}:{tag}", meta.size));
+            }
+        }
+        let versions = files.into_iter().map(|(version, entries)| (version, fingerprint(entries))).collect();
+        Ok(ModelListing { name: name.to_owned(), config, versions })
+    }
+
+    async fn fetch_now(&self, name: &str, version: u64, expected: &str) -> Result<PathBuf, RegistryError> {
+        let prefix = self.model_prefix(name)?.join(version.to_string().as_str());
+        self.cache
+            .get_or_fill(name, version, expected, |dir| async move {
+                let objects = self.list_under(&prefix).await?;
+                let mut entries = Vec::new();
+                for (relative, meta) in &objects {
+                    let tag = meta.e_tag.clone().unwrap_or_else(|| meta.last_modified.to_rfc3339());
+                    entries.push(format!("{relative}:{}:{tag}", meta.size));
+                    let stream = self.store.get(&meta.location).await.map_err(store_error)?.into_stream();
+                    let written = write_stream(&safe_join(&dir, relative)?, stream).await?;
+                    if written != meta.size {
+                        return Err(RegistryError::Unavailable(format!(
+                            "{relative}: downloaded {written} of {} bytes",
+                            meta.size
+                        )));
+                    }
+                }
+                // Changed while being downloaded: the next poll sees the new
+                // fingerprint and fetches again.
+                if fingerprint(entries) != expected {
+                    return Err(RegistryError::Unavailable(format!("version {version} changed during download")));
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+impl ModelRegistry for ObjectStoreRegistry {
+    fn location(&self) -> String {
+        self.uri.clone()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {
+        Box::pin(self.list_now())
+    }
+
+    fn describe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<ModelListing, RegistryError>> {
+        Box::pin(self.describe_now(name))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        version: u64,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<PathBuf, RegistryError>> {
+        Box::pin(self.fetch_now(name, version, fingerprint))
+    }
+}
+
+fn fingerprint(mut entries: Vec<String>) -> String {
+    entries.sort();
+    let mut hasher = Sha256::new();
+    for entry in entries {
+        hasher.update(entry.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..12])
+}
+
+fn store_error(e: object_store::Error) -> RegistryError {
+    match e {
+        object_store::Error::NotFound { path, .. } => RegistryError::NotFound(format!("{path} not found")),
+        other => RegistryError::Unavailable(other.to_string()),
+    }
+}
