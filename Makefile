@@ -11,6 +11,7 @@ GRPC_PORT ?= 8081
 
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/setup-registry.sh
 
 build:
 	$(CARGO) build --release --bin sluice

@@ -12,6 +12,7 @@ use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+pub mod registry_servers;
 pub mod traffic;
 
 pub fn repo_root() -> PathBuf {
@@ -31,12 +32,18 @@ pub struct Server {
     pub grpc: SocketAddr,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The server process, when it runs as the real binary.
+    child: Option<std::process::Child>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -55,7 +62,41 @@ impl Server {
         tokio::spawn(app.serve(async {
             let _ = stopped.await;
         }));
-        Server { http, grpc, client: reqwest::Client::new(), stop: Some(stop) }
+        Server { http, grpc, client: reqwest::Client::new(), stop: Some(stop), child: None }
+    }
+
+    /// Runs the real `sluice serve` binary with these arguments and
+    /// environment (for settings only the environment carries, such as
+    /// object-store credentials); ports are chosen here.
+    pub async fn spawn_binary(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let (http, grpc) = (free_port(), free_port());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .args(args)
+            .args(["--host", "127.0.0.1", "--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
+            .env("SLUICE_LOG_LEVEL", "warn")
+            .envs(envs.iter().copied())
+            .current_dir(repo_root())
+            .spawn()
+            .expect("sluice starts");
+        let localhost = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Server {
+            http: localhost(http),
+            grpc: localhost(grpc),
+            client: reqwest::Client::new(),
+            stop: None,
+            child: Some(child),
+        }
+    }
+
+    /// Waits until the spawned server answers, then until it is ready.
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.client.get(self.url("/v2/health/live")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "sluice never started listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.wait_until(|ready| ready).await;
     }
 
     /// Starts and waits until the server reports ready.
@@ -323,3 +364,8 @@ pub fn fraud_references(x: &[f32]) -> Vec<(u64, Vec<f32>)> {
 
 /// fraud-detection's model.toml, serving only the newest version.
 pub const FRAUD_LATEST_1: &str = "backend = \"onnx\"\nmax_batch_size = 64\nversion_policy = { latest = 1 }\n\n[batching]\nmax_queue_delay_us = 200\n";
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

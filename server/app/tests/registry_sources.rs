@@ -1,0 +1,210 @@
+//! The same zero-downtime swaps with remote sources: an S3 bucket (moto's
+//! server) polled for new and removed versions, and the MLflow Model Registry
+//! where moving the `champion` alias swaps the served version. sluice runs
+//! as the real binary, configured through the usual environment variables.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::registry_servers::{ServerProcess, mlflow, mlflow_register, moto};
+use common::traffic::{Timeline, Traffic, check_report};
+use common::*;
+use object_store::ObjectStoreExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use serde_json::json;
+
+const MODEL: &str = "fraud-detection";
+const SWAPS: usize = 50;
+const CLIENTS: usize = 32;
+
+/// The test's own S3 client (signed requests, as any S3 client sends).
+fn bucket(s3: &ServerProcess) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(&s3.url)
+        .with_allow_http(true)
+        .with_bucket_name("models")
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .expect("S3 client")
+}
+
+/// Uploads (or with `None`, deletes) one object.
+async fn s3_put(store: &AmazonS3, key: &str, body: Option<Vec<u8>>) {
+    let path = object_store::path::Path::from(key);
+    match body {
+        Some(body) => store.put(&path, body.into()).await.map(|_| ()),
+        None => store.delete(&path).await,
+    }
+    .unwrap_or_else(|e| panic!("S3 {key}: {e}"));
+}
+
+async fn s3_upload_version(store: &AmazonS3, version: u64, from: &Path) {
+    // metadata.json last: a version is complete once its digests are there.
+    for file in ["model.onnx", "metadata.json"] {
+        let body = std::fs::read(from.join(file)).expect("read");
+        s3_put(store, &format!("repo/{MODEL}/{version}/{file}"), Some(body)).await;
+    }
+}
+
+async fn s3_delete_version(store: &AmazonS3, version: u64) {
+    for file in ["metadata.json", "model.onnx"] {
+        s3_put(store, &format!("repo/{MODEL}/{version}/{file}"), None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_bucket_swaps_under_load_fail_no_request() {
+    let mut s3 = moto("swap").await;
+    let created = reqwest::Client::new().put(format!("{}/models", s3.url)).send().await.expect("create bucket");
+    assert!(created.status().is_success(), "create bucket: {}", created.status());
+    let store = bucket(&s3);
+    s3_put(&store, &format!("repo/{MODEL}/model.toml"), Some(FRAUD_LATEST_1.as_bytes().to_vec())).await;
+    let originals = models_dir().join(MODEL);
+    for v in [1, 2] {
+        s3_upload_version(&store, v, &originals.join(v.to_string())).await;
+    }
+    let cache = TempDir::new("s3-cache");
+    let env = [
+        ("AWS_ENDPOINT_URL", s3.url.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let cache_dir = cache.0.display().to_string();
+    let args = [
+        "--model-repository",
+        "s3://models/repo",
+        "--model-control-mode",
+        "poll",
+        "--repository-poll-secs",
+        "0.1",
+        "--model-cache-dir",
+        &cache_dir,
+    ];
+    let server = Server::spawn_binary(&args, &env).await;
+    server.wait_ready().await;
+    server.wait_versions(MODEL, &[2]).await;
+    assert!(cache.0.join(MODEL).join("2").is_dir(), "versions are cached locally");
+    let x = features(1, 21);
+    let expected = fraud_references(&x);
+    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
+    let mut timeline = Timeline::new(vec![2]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let failed = [("model", MODEL), ("result", "failed")];
+    for i in 0..SWAPS {
+        if i == SWAPS / 2 {
+            // A corrupt newest version: refused, and the current one keeps serving.
+            let before = server.metric("model_swaps_total", &failed).await.unwrap_or(0.0);
+            s3_put(&store, &format!("repo/{MODEL}/3/model.onnx"), Some(b"not a model".to_vec())).await;
+            server.wait_metric("model_swaps_total", &failed, before + 1.0).await;
+            s3_put(&store, &format!("repo/{MODEL}/3/model.onnx"), None).await;
+        }
+        let began = Instant::now();
+        let want = if i % 2 == 0 {
+            s3_delete_version(&store, 2).await;
+            1
+        } else {
+            s3_upload_version(&store, 2, &originals.join("2")).await;
+            2
+        };
+        server.wait_versions(MODEL, &[want]).await;
+        timeline.record(began, Instant::now(), vec![want]);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    // A registry outage: the loaded version keeps serving.
+    s3.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let report = traffic.stop().await;
+    let counts = check_report(&report, &timeline, &expected);
+    eprintln!("s3: {} requests over {} swaps, per version {counts:?}", report.observations.len(), timeline.swaps());
+    assert!(counts.iter().all(|(_, n)| *n > 0), "both versions served: {counts:?}");
+    let (status, _) = server.get("/v2/health/ready").await;
+    assert_eq!(status, 200, "still ready with the registry down");
+}
+
+/// A version directory as MLflow receives it: the model files plus model.toml.
+fn mlflow_version_dir(tmp: &Path, version: &str, model_onnx: &[u8]) -> std::path::PathBuf {
+    let dir = tmp.join(format!("v{version}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("model.toml"), FRAUD_LATEST_1).expect("write");
+    std::fs::write(dir.join("model.onnx"), model_onnx).expect("write");
+    let metadata = models_dir().join(MODEL).join(version).join("metadata.json");
+    if metadata.exists() {
+        std::fs::copy(metadata, dir.join("metadata.json")).expect("copy");
+    }
+    dir
+}
+
+async fn set_alias(mlflow: &ServerProcess, version: u64) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/2.0/mlflow/registered-models/alias", mlflow.url))
+        .json(&json!({ "name": "fraud", "alias": "champion", "version": version.to_string() }))
+        .send()
+        .await
+        .expect("alias");
+    assert!(response.status().is_success(), "setting the alias: {}", response.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mlflow_alias_swaps_under_load_fail_no_request() {
+    let registry = mlflow("swap").await;
+    let tmp = TempDir::new("mlflow-versions");
+    let originals = models_dir().join(MODEL);
+    let dirs: Vec<_> = ["1", "2"]
+        .iter()
+        .map(|v| mlflow_version_dir(&tmp.0, v, &std::fs::read(originals.join(v).join("model.onnx")).expect("read")))
+        .collect();
+    assert_eq!(mlflow_register(&registry.url, "fraud", &dirs, Some("champion")), vec![1, 2]);
+    let repository = format!("mlflow+{}", registry.url);
+    let cache = TempDir::new("mlflow-cache");
+    let cache_dir = cache.0.display().to_string();
+    let args = [
+        "--model-repository",
+        &repository,
+        "--mlflow-model",
+        "fraud-detection=models:/fraud@champion",
+        "--model-control-mode",
+        "poll",
+        "--repository-poll-secs",
+        "0.1",
+        "--model-cache-dir",
+        &cache_dir,
+    ];
+    let server = Server::spawn_binary(&args, &[]).await;
+    server.wait_ready().await;
+    server.wait_versions(MODEL, &[2]).await;
+    let x = features(1, 31);
+    let expected = fraud_references(&x);
+    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
+    let mut timeline = Timeline::new(vec![2]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let failed = [("model", MODEL), ("result", "failed")];
+    for i in 0..SWAPS {
+        if i == SWAPS / 2 {
+            // A corrupt version registered through MLflow's client and made
+            // champion: refused, and the current one keeps serving.
+            let before = server.metric("model_swaps_total", &failed).await.unwrap_or(0.0);
+            let bad = mlflow_version_dir(&tmp.0, "3", b"garbage, not ONNX");
+            assert_eq!(mlflow_register(&registry.url, "fraud", &[bad], Some("champion")), vec![3]);
+            server.wait_metric("model_swaps_total", &failed, before + 1.0).await;
+            let serving = if i % 2 == 0 { 2 } else { 1 };
+            server.wait_versions(MODEL, &[serving]).await;
+            set_alias(&registry, serving).await;
+        }
+        let want = if i % 2 == 0 { 1 } else { 2 };
+        let began = Instant::now();
+        set_alias(&registry, want).await;
+        server.wait_versions(MODEL, &[want]).await;
+        timeline.record(began, Instant::now(), vec![want]);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let report = traffic.stop().await;
+    let counts = check_report(&report, &timeline, &expected);
+    eprintln!("mlflow: {} requests over {} swaps, per version {counts:?}", report.observations.len(), timeline.swaps());
+    assert!(counts.iter().all(|(_, n)| *n > 0), "both versions served: {counts:?}");
+}
