@@ -27,8 +27,12 @@ class Sluice:
         self.base_url = f"http://{self.http_url}"
 
 
-@pytest.fixture(scope="session")
-def sluice():
+ADMIN_TOKEN = "pytest-admin-token"
+
+
+def start_sluice(*extra_args):
+    """Runs the binary on a copy of the bundled models (and the all-types
+    model); yields once it is ready, stops it afterwards."""
     binary = pathlib.Path(os.environ.get("SLUICE_BIN", ROOT / "target" / "debug" / "sluice"))
     assert binary.exists(), f"{binary} is missing: build it first (make test does)"
     repo = pathlib.Path(tempfile.mkdtemp(prefix="sluice-pytest-"))
@@ -38,7 +42,7 @@ def sluice():
     log = open(repo / "sluice.log", "w")
     process = subprocess.Popen(
         [str(binary), "serve", "--model-repository", str(repo), "--host", "127.0.0.1",
-         "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
+         "--http-port", str(http_port), "--grpc-port", str(grpc_port), *extra_args],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
     server = Sluice(http_port, grpc_port)
@@ -61,6 +65,19 @@ def sluice():
         process.kill()
     log.close()
     shutil.rmtree(repo, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sluice():
+    yield from start_sluice()
+
+
+@pytest.fixture(scope="session")
+def sluice_explicit():
+    """Explicit model control with an admin token; only fraud-detection is
+    loaded at start-up."""
+    yield from start_sluice("--model-control-mode", "explicit", "--load-model", "fraud-detection",
+                            "--admin-token", ADMIN_TOKEN)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import onnxruntime_reference
+from conftest import ADMIN_TOKEN, onnxruntime_reference
 
 CLIENTS = {"http": (httpclient, "http_url"), "grpc": (grpcclient, "grpc_url")}
 
@@ -138,3 +138,48 @@ def test_inference_statistics(kind, sluice, features):
         assert entry["name"] == "fraud-detection" and entry["version"] == "1"
         assert entry["inference_stats"]["success"]["count"] >= 1
         assert entry["inference_count"] >= 5
+
+
+def index_by_name(kind, client, headers):
+    index = client.get_model_repository_index(headers=headers)
+    rows = index if kind == "http" else [
+        {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in index.models
+    ]
+    return {(row["name"], row.get("version", "")): row for row in rows}
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_repository_control(kind, sluice_explicit, features):
+    """tritonclient's model-repository calls: index, load with a config
+    override, unload, and the admin token."""
+    _, client = client_for(kind, sluice_explicit)
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    with pytest.raises(InferenceServerException):
+        client.get_model_repository_index()
+    with pytest.raises(InferenceServerException):
+        client.load_model("fraud-detection-candle")
+
+    rows = index_by_name(kind, client, auth)
+    assert rows[("fraud-detection", "2")]["state"] == "READY"
+    assert rows[("fraud-detection-candle", "")]["state"] == "UNAVAILABLE"
+
+    client.load_model("fraud-detection-candle", headers=auth)
+    assert client.is_model_ready("fraud-detection-candle")
+    client.load_model("fraud-detection", headers=auth,
+                      config='{"version_policy": {"specific": {"versions": [1]}}}')
+    assert client.is_model_ready("fraud-detection", "1")
+    assert not client.is_model_ready("fraud-detection", "2")
+    module, _ = client_for(kind, sluice_explicit)
+    x = features[:1]
+    inp = module.InferInput("features", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    result = client.infer("fraud-detection", [inp])
+    np.testing.assert_array_equal(result.as_numpy("probabilities"), onnxruntime_reference(1, x))
+
+    client.unload_model("fraud-detection-candle", headers=auth)
+    assert not client.is_model_ready("fraud-detection-candle")
+    assert index_by_name(kind, client, auth)[("fraud-detection-candle", "")]["reason"] == "unloaded"
+    client.load_model("fraud-detection", headers=auth)
+    assert client.is_model_ready("fraud-detection", "2")
+    with pytest.raises(InferenceServerException, match="explicit|unknown|no model"):
+        client.load_model("no-such-model", headers=auth)
