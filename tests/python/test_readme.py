@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from conftest import ADMIN_TOKEN
+
 README = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
@@ -26,7 +28,7 @@ def test_python_examples(index, sluice):
 
 
 def test_curl_examples(sluice):
-    curl_blocks = [b for b in blocks("sh") if "curl" in b]
+    curl_blocks = [b for b in blocks("sh") if "curl" in b and "/v2/repository" not in b]
     assert curl_blocks
     for block in curl_blocks:
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", localize(block, sluice)],
@@ -34,3 +36,16 @@ def test_curl_examples(sluice):
         assert done.returncode == 0, done.stderr
         assert '"error"' not in done.stdout, done.stdout
         assert done.stdout.count('"probabilities"') >= 3, done.stdout
+
+
+def test_repository_api_example(sluice_explicit):
+    """The repository API block, minus its own `sluice serve` line: the
+    fixture runs the same explicit-mode server with a token."""
+    (block,) = [b for b in blocks("sh") if "/v2/repository" in b]
+    lines = block.splitlines()
+    started = next(i for i, line in enumerate(lines) if line.rstrip().endswith("&"))
+    script = localize("\n".join(lines[started + 1:]), sluice_explicit).replace("s3cret", ADMIN_TOKEN)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"error"' not in done.stdout, done.stdout
+    assert '"state":"READY"' in done.stdout, done.stdout
