@@ -15,7 +15,7 @@ trap cleanup EXIT
 bash scripts/setup.sh
 cargo build --release --bin sluice
 .venv/bin/python benches/heavy_model.py "$repo" "${HIDDEN:-2048}" 64
-target/release/sluice serve --model-repository "$repo" --model-control-mode explicit \
+env ${SERVER_ENV:-} target/release/sluice serve --model-repository "$repo" --model-control-mode explicit \
   --host 127.0.0.1 --http-port 18580 --grpc-port 18581 --log-level warn &
 server=$!
 for _ in $(seq 300); do curl -sf 127.0.0.1:18580/v2/health/ready >/dev/null && break; sleep 0.1; done
@@ -35,7 +35,7 @@ loaded_peak=0
 trace=""
 for i in $(seq 2 "$CYCLES"); do
   cycle
-  if [ $((i % 25)) -eq 0 ]; then sleep 0.2; trace="$trace $i:$(( $(rss) / 1024 ))"; fi
+  if [ $((i % 25)) -eq 0 ]; then sleep 1; trace="$trace $i:$(( $(rss) / 1024 ))"; fi
 done
 sleep 1
 last=$(rss)

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Latency during hot swaps vs steady state, side by side in one run.
 # fraud-detection is served in explicit mode; REST and gRPC clients offer a
-# fixed open-loop rate, in alternating phases: steady (no swaps), then swaps
-# (the repository API flips between versions 1 and 2 every SWAP_EVERY seconds).
+# fixed open-loop rate, in alternating phases: steady, then swapping (the
+# repository API flips between versions 1 and 2 every SWAP_EVERY seconds).
+# The steady phase makes the same control-plane calls at the same cadence
+# (a repository index instead of a load, from inside sluice-bench so no
+# client processes are spawned), so the only difference between the phases
+# is the swaps themselves.
 # Reports per phase: requests, errors, p50/p99, swaps done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,35 +28,28 @@ target/release/sluice serve --model-repository "$repo" --model-control-mode expl
 server=$!
 for _ in $(seq 300); do curl -sf 127.0.0.1:18480/v2/health/ready >/dev/null && break; sleep 0.1; done
 
-load() {  # load <phase-name>
-  for protocol in rest-json grpc; do
-    target/release/sluice-bench --http 127.0.0.1:18480 --grpc 127.0.0.1:18481 --protocol "$protocol" \
-      --rate "$RATE" --duration "$PHASE" --concurrency 32 --warmup 100 --json > "$repo/$1-$protocol.json" &
-  done
-}
-swaps() {  # flips versions until the load generators finish; prints the count
-  local n=0 version
-  while pgrep -f "sluice-bench --http 127.0.0.1:18480" >/dev/null; do
-    version=$((n % 2 + 1))
-    curl -sf -X POST 127.0.0.1:18480/v2/repository/models/fraud-detection/load \
-      -d "{\"parameters\": {\"config\": \"{\\\"version_policy\\\": {\\\"specific\\\": [$version]}}\"}}" >/dev/null
-    n=$((n + 1)); sleep "$SWAP_EVERY"
-  done
-  echo "$n"
+run_phase() {  # run_phase steady|swapping: both protocols at once, control calls from the REST run
+  local control=index
+  [ "$1" = swapping ] && control=swap
+  target/release/sluice-bench --http 127.0.0.1:18480 --protocol rest-json --rate "$RATE" --duration "$PHASE" \
+    --concurrency 32 --warmup 100 --control-every "$SWAP_EVERY" --control "$control" --json > "$repo/$1-rest-json.json" &
+  local rest=$!
+  target/release/sluice-bench --grpc 127.0.0.1:18481 --protocol grpc --rate "$RATE" --duration "$PHASE" \
+    --concurrency 32 --warmup 100 --json > "$repo/$1-grpc.json"
+  wait "$rest"
 }
 
 printf '%-8s %-10s %9s %7s %9s %9s %6s\n' phase protocol requests errors p50_us p99_us swaps
 for round in $(seq "$ROUNDS"); do
   for phase in steady swapping; do
-    load "$phase"
-    count=0
-    if [ "$phase" = swapping ]; then count=$(swaps); fi
-    wait $(jobs -p | grep -v "^$server$") 2>/dev/null || true
+    run_phase "$phase"
+    swaps=$(python3 -c "import json; r = json.load(open('$repo/$phase-rest-json.json')); print(r['control_calls'] if '$phase' == 'swapping' else 0)")
     for protocol in rest-json grpc; do
-      python3 - "$repo/$phase-$protocol.json" "$phase" "$protocol" "$count" <<'PY'
+      python3 - "$repo/$phase-$protocol.json" "$phase" "$protocol" "$swaps" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<8} {sys.argv[3]:<10} {r['requests']:>9} {r['errors'] + r['refused']:>7} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {sys.argv[4]:>6}")
+errors = r['errors'] + r['refused'] + r['control_failures']
+print(f"{sys.argv[2]:<8} {sys.argv[3]:<10} {r['requests']:>9} {errors:>7} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {sys.argv[4]:>6}")
 PY
     done
   done

@@ -7,6 +7,7 @@
 //! omission). Prints throughput, latency percentiles, refusals and errors,
 //! or one JSON object with `--json`.
 
+mod control;
 mod payload;
 mod report;
 mod transport;
@@ -81,6 +82,15 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// During the measured run, make a control-plane call this often (seconds).
+    #[arg(long)]
+    pub control_every: Option<f64>,
+    /// Which control call: a swap, or an index call as its baseline.
+    #[arg(long, value_enum, default_value = "swap")]
+    pub control: control::ControlKind,
+    /// The two versions a swap alternates between.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub swap_versions: Vec<u64>,
 }
 
 #[tokio::main]
@@ -88,12 +98,25 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let client = Client::connect(&args).await?;
     warm_up(&client, &args).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let control = args.control_every.map(|every| {
+        let versions =
+            [args.swap_versions.first().copied().unwrap_or(1), args.swap_versions.get(1).copied().unwrap_or(2)];
+        let every = Duration::from_secs_f64(every);
+        tokio::spawn(control::run(args.http.clone(), args.model.clone(), args.control, versions, every, stop.clone()))
+    });
     let started = Instant::now();
     let samples = match args.rate {
         Some(rate) => open_loop(&client, rate, Duration::from_secs_f64(args.duration)).await,
         None => closed_loop(&client, &args).await?,
     };
-    let report = Report::new(&args, samples, started.elapsed());
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let mut report = Report::new(&args, samples, elapsed);
+    if let Some(control) = control {
+        let count = control.await?;
+        (report.control_calls, report.control_failures) = (count.calls, count.failures);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -57,6 +57,9 @@ pub struct Report {
     pub refused_p99_us: f64,
     pub refused_max_us: f64,
     pub max_dispatch_lag_us: f64,
+    /// `--control-every` calls made during the run, and how many failed.
+    pub control_calls: usize,
+    pub control_failures: usize,
 }
 
 fn micros(d: Duration) -> f64 {
@@ -98,6 +101,8 @@ impl Report {
             refused_p99_us: percentile(&samples.refused, 99.0),
             refused_max_us: samples.refused.last().map_or(0.0, |d| micros(*d)),
             max_dispatch_lag_us: micros(samples.max_lag),
+            control_calls: 0,
+            control_failures: 0,
         }
     }
 }

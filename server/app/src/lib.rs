@@ -62,6 +62,7 @@ impl App {
     /// `ready` turns true when every model has loaded and warmed up.
     pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Self> {
         let source = open_registry(&config)?;
+        sluice_core::memory::configure_allocator();
         match sluice_kernels::cuda_device_count() {
             Ok(count) => tracing::info!(count, "CUDA devices available"),
             Err(why) => tracing::info!("running without CUDA: {why}"),

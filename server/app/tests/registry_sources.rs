@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::registry_servers::{ServerProcess, mlflow, mlflow_register, moto};
+use common::registry_servers::{MLFLOW_HEALTH, ServerProcess, mlflow, mlflow_register, moto};
 use common::traffic::{Timeline, Traffic, check_report};
 use common::*;
 use object_store::ObjectStoreExt;
@@ -152,7 +152,7 @@ async fn set_alias(mlflow: &ServerProcess, version: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mlflow_alias_swaps_under_load_fail_no_request() {
-    let registry = mlflow("swap").await;
+    let mut registry = mlflow("swap").await;
     let tmp = TempDir::new("mlflow-versions");
     let originals = models_dir().join(MODEL);
     let dirs: Vec<_> = ["1", "2"]
@@ -203,6 +203,17 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
         timeline.record(began, Instant::now(), vec![want]);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+    // An outage: the served version keeps serving while MLflow is down, and
+    // once it is back (polling backs off meanwhile) an alias move still swaps.
+    registry.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    registry.restart(MLFLOW_HEALTH).await;
+    let serving = if SWAPS % 2 == 0 { 2 } else { 1 };
+    let want = 3 - serving;
+    let began = Instant::now();
+    set_alias(&registry, want).await;
+    server.wait_versions(MODEL, &[want]).await;
+    timeline.record(began, Instant::now(), vec![want]);
     let report = traffic.stop().await;
     let counts = check_report(&report, &timeline, &expected);
     eprintln!("mlflow: {} requests over {} swaps, per version {counts:?}", report.observations.len(), timeline.swaps());

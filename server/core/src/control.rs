@@ -115,6 +115,12 @@ impl Control {
         }
     }
 
+    pub(crate) fn clear_model_failure(&self, name: &str) {
+        if let Some(model) = self.models().get_mut(name) {
+            model.model_failure = None;
+        }
+    }
+
     /// Records a model-level failure; true when it is new (not yet reported).
     pub(crate) fn remember_model_failure(&self, name: &str, why: &str) -> bool {
         let mut models = self.models();
@@ -161,7 +167,12 @@ impl Inference {
                     let this = self.clone();
                     tokio::spawn(async move { this.retry_until_reachable(&name).await });
                 }
-                Err(e) => tracing::error!(model = %name, error = %e, "model failed to load at start-up"),
+                Err(e) => {
+                    if let InferError::NotFound(why) = &e {
+                        self.publish(&name, |entry| entry.state = ModelState::Failed(why.clone()));
+                    }
+                    tracing::error!(model = %name, error = %e, "model failed to load at start-up");
+                }
                 Ok(()) => {}
             }
         }

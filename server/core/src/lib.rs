@@ -11,6 +11,7 @@ pub mod elements;
 pub mod error;
 pub mod inference;
 pub mod local_registry;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod model_config;

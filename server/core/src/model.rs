@@ -20,6 +20,9 @@ pub struct ModelHandle {
     pub metrics: Arc<VersionMetrics>,
     /// The registry's fingerprint of the files this version was loaded from.
     pub fingerprint: String,
+    /// The `model_loaded` labels set when it was published (the role may
+    /// change later), so unloading clears exactly that series.
+    pub loaded_labels: Vec<String>,
 }
 
 impl ModelHandle {
@@ -106,5 +109,5 @@ pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Resu
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| format!("cannot start model threads: {e}"))?;
-    Ok(ModelHandle { name, version, metadata, config, scheduler, metrics, fingerprint })
+    Ok(ModelHandle { name, version, metadata, config, scheduler, metrics, fingerprint, loaded_labels: Vec::new() })
 }

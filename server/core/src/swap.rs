@@ -45,6 +45,7 @@ impl Inference {
             Ok(listing) => listing,
             Err(e) => return Err(self.describe_failed(name, e)),
         };
+        self.control.clear_model_failure(name);
         let policy = self.control.policy_override(name).unwrap_or_else(|| listing.config.version_policy.clone());
         let selected = policy.select(&listing.version_numbers());
         let current = self.entry(name).map(|e| e.versions).unwrap_or_default();
@@ -172,10 +173,17 @@ impl Inference {
             metadata,
             instances,
         };
-        let handle = start_handle(loaded, metrics).map_err(VersionFailure::Bad)?;
+        let mut handle = start_handle(loaded, metrics).map_err(VersionFailure::Bad)?;
         let backend = listing.config.backend.to_string();
         self.metrics.load_duration.with_label_values(&[name, &backend]).observe(started.elapsed().as_secs_f64());
-        self.metrics.loaded.with_label_values(&loaded_labels(&self.metrics, &handle)).set(1);
+        handle.loaded_labels = vec![
+            name.to_owned(),
+            version.to_string(),
+            self.metrics.role.get().as_str().to_owned(),
+            backend,
+            handle.device().to_string(),
+        ];
+        self.metrics.loaded.with_label_values(&handle.loaded_labels).set(1);
         tracing::info!(
             model = name,
             version,
@@ -224,21 +232,11 @@ fn is_current(handle: Option<&Arc<ModelHandle>>, listing: &ModelListing, version
     handle.is_some_and(|h| Some(&h.fingerprint) == listing.versions.get(&version) && h.config == listing.config)
 }
 
-fn loaded_labels(metrics: &Metrics, handle: &ModelHandle) -> [String; 5] {
-    [
-        handle.name.clone(),
-        handle.version.to_string(),
-        metrics.role.get().as_str().to_owned(),
-        handle.backend().to_string(),
-        handle.device().to_string(),
-    ]
-}
-
 /// Waits for the last request holding `handle` to finish, then closes its
 /// queue, waits for the instance threads to drop their backends, and only
 /// then clears its `model_loaded` series.
 pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
-    let labels = loaded_labels(&metrics, &handle);
+    let labels = handle.loaded_labels.clone();
     let mut handle = handle;
     let owned = loop {
         match Arc::try_unwrap(handle) {
@@ -251,6 +249,7 @@ pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
     };
     let (name, version) = (owned.name.clone(), owned.version);
     owned.scheduler.shutdown().await;
+    let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
     let _ = metrics.loaded.remove_label_values(&labels);
     metrics.swaps_total.with_label_values(&[&name, "unloaded"]).inc();

@@ -12,7 +12,10 @@ use super::{TempDir, free_port, repo_root};
 pub struct ServerProcess {
     child: Child,
     pub url: String,
-    _dir: TempDir,
+    /// How to start it again on the same port and data (after `kill`).
+    command: fn(u16, &TempDir) -> Child,
+    port: u16,
+    dir: TempDir,
 }
 
 impl Drop for ServerProcess {
@@ -27,6 +30,12 @@ impl ServerProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts it again after `kill`, on the same port with the same data.
+    pub async fn restart(&mut self, health_path: &str) {
+        self.child = (self.command)(self.port, &self.dir);
+        wait_healthy(&format!("{}{health_path}", self.url), "restarted registry").await;
     }
 }
 
@@ -48,28 +57,18 @@ async fn wait_healthy(url: &str, what: &str) {
     }
 }
 
-/// moto's S3-compatible server.
-pub async fn moto(tag: &str) -> ServerProcess {
-    let port = free_port();
-    let dir = TempDir::new(&format!("moto-{tag}"));
-    let child = Command::new(registry_bin("moto_server"))
+fn start_moto(port: u16, dir: &TempDir) -> Child {
+    Command::new(registry_bin("moto_server"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .current_dir(&dir.0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server starts");
-    let url = format!("http://127.0.0.1:{port}");
-    let server = ServerProcess { child, url, _dir: dir };
-    wait_healthy(&format!("{}/moto-api/", server.url), "moto").await;
-    server
+        .expect("moto_server starts")
 }
 
-/// `mlflow server` with a SQLite backend store and proxied artifacts.
-pub async fn mlflow(tag: &str) -> ServerProcess {
-    let port = free_port();
-    let dir = TempDir::new(&format!("mlflow-{tag}"));
-    let child = Command::new(registry_bin("mlflow"))
+fn start_mlflow(port: u16, dir: &TempDir) -> Child {
+    Command::new(registry_bin("mlflow"))
         .arg("server")
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
         .arg("--backend-store-uri")
@@ -80,11 +79,31 @@ pub async fn mlflow(tag: &str) -> ServerProcess {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("mlflow server starts");
+        .expect("mlflow server starts")
+}
+
+async fn launch(tag: &str, command: fn(u16, &TempDir) -> Child, health_path: &str) -> ServerProcess {
+    let port = free_port();
+    let dir = TempDir::new(tag);
+    let child = command(port, &dir);
     let url = format!("http://127.0.0.1:{port}");
-    let server = ServerProcess { child, url, _dir: dir };
-    wait_healthy(&format!("{}/health", server.url), "mlflow").await;
+    let server = ServerProcess { child, url, command, port, dir };
+    wait_healthy(&format!("{}{health_path}", server.url), tag).await;
     server
+}
+
+pub const MOTO_HEALTH: &str = "/moto-api/";
+pub const MLFLOW_HEALTH: &str = "/health";
+
+/// moto's S3-compatible server (in memory).
+pub async fn moto(tag: &str) -> ServerProcess {
+    launch(&format!("moto-{tag}"), start_moto, MOTO_HEALTH).await
+}
+
+/// `mlflow server` with a SQLite backend store and proxied artifacts, both
+/// kept across a restart.
+pub async fn mlflow(tag: &str) -> ServerProcess {
+    launch(&format!("mlflow-{tag}"), start_mlflow, MLFLOW_HEALTH).await
 }
 
 /// Registers each directory as a new version of `name` with MLflow's own
