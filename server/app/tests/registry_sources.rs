@@ -208,7 +208,7 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
     registry.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     registry.restart(MLFLOW_HEALTH).await;
-    let serving = if SWAPS % 2 == 0 { 2 } else { 1 };
+    let serving = if SWAPS.is_multiple_of(2) { 2 } else { 1 };
     let want = 3 - serving;
     let began = Instant::now();
     set_alias(&registry, want).await;

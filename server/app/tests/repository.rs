@@ -59,12 +59,18 @@ async fn sha256_mismatch_is_never_loaded() {
     tampered["artifacts"]["model.onnx"]["sha256"] = json!("00".repeat(32));
     std::fs::write(&metadata, tampered.to_string()).expect("write");
     let server = Server::start(repository_config(&repo.0)).await;
-    server.wait_loaded(&["fraud-detection"]).await;
-    let (status, body) = server.get("/v2/models/fraud-detection").await;
-    assert_eq!(status, 503);
-    let error = body["error"].as_str().expect("error");
-    assert!(error.contains("sha256 mismatch") && error.contains("version 2"), "{error}");
-    assert_eq!(server.get("/v2/health/ready").await.0, 503);
+    // Version 1 serves; version 2 is refused and reported, as Triton does
+    // with versions that fail on their own.
+    server.wait_versions("fraud-detection", &[1]).await;
+    let (status, body) = server.get("/v2/models/fraud-detection/versions/2").await;
+    assert_eq!(status, 404, "{body}");
+    let rows = server.index_rows("fraud-detection", None).await;
+    let v2 = rows.iter().find(|r| r["version"] == "2").expect("version 2 in the index");
+    assert_eq!(v2["state"], "UNAVAILABLE");
+    let reason = v2["reason"].as_str().expect("reason");
+    assert!(reason.contains("sha256 mismatch") && reason.contains("2/model.onnx"), "{reason}");
+    let failed = server.metric("model_swaps_total", &[("model", "fraud-detection"), ("result", "failed")]).await;
+    assert_eq!(failed, Some(1.0));
 }
 
 #[tokio::test]
