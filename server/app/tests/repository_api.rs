@@ -174,6 +174,30 @@ async fn poll_mode_picks_up_added_and_removed_models() {
     config.model_control_mode = ModelControlMode::Poll;
     config.repository_poll_secs = 0.05;
     let server = Server::ready(config).await;
+    // A version whose file changes in place is reloaded: version 2 now
+    // computes what version 1's file does.
+    let x = features(1, 3);
+    let references = fraud_references(&x);
+    let staged = repo.0.join("fraud-detection/2/model.onnx.new");
+    std::fs::copy(models_dir().join("fraud-detection/1/model.onnx"), &staged).expect("copy");
+    std::fs::remove_file(repo.0.join("fraud-detection/2/metadata.json")).expect("drop v2's digests");
+    std::fs::rename(&staged, repo.0.join("fraud-detection/2/model.onnx")).expect("replace v2");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = infer_status(&server, "fraud-detection").await;
+        assert_eq!((status, &body["model_version"]), (200, &json!("2")), "{body}");
+        let output: Vec<f32> = body["outputs"][0]["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|v| v.as_f64().expect("f") as f32)
+            .collect();
+        if output == references[0].1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the changed version 2 was never reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(infer_status(&server, "fraud-detection-candle").await.0, 404);
     // Staged beside the repository, then moved in whole.
     let staging = repo.0.join(".staging");

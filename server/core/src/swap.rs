@@ -18,8 +18,9 @@ const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// Why one version did not load.
 enum VersionFailure {
-    /// The registry could not be reached: not the version's fault, retried.
-    Outage(String),
+    /// The registry could not be reached, or the version vanished between
+    /// listing and download: not the version's fault, retried next time.
+    Transient(String),
     /// The version itself is bad: retried only once it changes.
     Bad(String),
 }
@@ -78,8 +79,8 @@ impl Inference {
                     self.control.forget_failure(name, version);
                     fresh.insert(version, handle);
                 }
-                Err(VersionFailure::Outage(why)) => {
-                    tracing::warn!(model = name, version, error = %why, "registry unavailable; keeping the loaded versions");
+                Err(VersionFailure::Transient(why)) => {
+                    tracing::warn!(model = name, version, error = %why, "version not fetched; keeping the loaded versions");
                     failures.push(format!("version {version}: {why}"));
                 }
                 Err(VersionFailure::Bad(why)) => {
@@ -155,8 +156,8 @@ impl Inference {
         let started = Instant::now();
         let name = listing.name.as_str();
         let dir = self.registry.fetch(name, version, fingerprint).await.map_err(|e| match e {
-            RegistryError::Unavailable(why) => VersionFailure::Outage(why),
-            RegistryError::NotFound(why) | RegistryError::Invalid(why) => VersionFailure::Bad(why),
+            RegistryError::Unavailable(why) | RegistryError::NotFound(why) => VersionFailure::Transient(why),
+            RegistryError::Invalid(why) => VersionFailure::Bad(why),
         })?;
         let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());
         let (metadata, instances) =
