@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::traffic::{Timeline, Traffic, check_report};
+use common::traffic::{check_report, start_swap_traffic};
 use common::*;
 use serde_json::json;
 use sluice::config::ModelControlMode;
@@ -17,7 +17,6 @@ use sluice_proto::{ModelRepositoryParameter, RepositoryModelLoadRequest};
 
 const MODEL: &str = "fraud-detection";
 const SWAPS: usize = 50;
-const CLIENTS: usize = 32;
 const TOKEN: &str = "swap-test-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,13 +27,8 @@ async fn polled_directory_swaps_under_load_fail_no_request() {
     config.model_control_mode = ModelControlMode::Poll;
     config.repository_poll_secs = 0.05;
     let server = Server::ready(config).await;
-    server.wait_versions(MODEL, &[2]).await;
-    let x = features(1, 11);
-    let expected = fraud_references(&x);
-    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
-    let mut timeline = Timeline::new(vec![2]);
+    let (traffic, mut timeline, expected) = start_swap_traffic(&server, MODEL, 2, 11).await;
     let (live_dir, stashed_dir) = (repo.0.join(MODEL).join("2"), stash.0.join("2"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..SWAPS {
         if i == SWAPS / 2 {
             let serving = if i % 2 == 0 { 2 } else { 1 };
@@ -102,28 +96,16 @@ async fn repository_api_swaps_under_load_fail_no_request() {
     config.load_model = vec![MODEL.into()];
     config.admin_token = Some(TOKEN.into());
     let server = Server::ready(config).await;
-    server.wait_versions(MODEL, &[2]).await;
     let mut grpc = server.grpc().await;
-    let x = features(1, 12);
-    let expected = fraud_references(&x);
-    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
-    let mut timeline = Timeline::new(vec![2]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (traffic, mut timeline, expected) = start_swap_traffic(&server, MODEL, 2, 12).await;
     for i in 0..SWAPS {
         let want: u64 = if i % 2 == 0 { 1 } else { 2 };
-        let config = json!({ "version_policy": { "specific": { "versions": [want] } } }).to_string();
         let began = Instant::now();
         if i % 4 < 2 {
-            let response = server
-                .client
-                .post(server.url(&format!("/v2/repository/models/{MODEL}/load")))
-                .bearer_auth(TOKEN)
-                .json(&json!({ "parameters": { "config": config } }))
-                .send()
-                .await
-                .expect("load");
-            assert_eq!(response.status(), 200, "{:?}", response.text().await);
+            let (status, body) = rest_load_version(&server, want).await;
+            assert_eq!(status, 200, "{body}");
         } else {
+            let config = json!({ "version_policy": { "specific": { "versions": [want] } } }).to_string();
             let mut request = tonic::Request::new(RepositoryModelLoadRequest {
                 model_name: MODEL.into(),
                 parameters: [(
@@ -155,7 +137,16 @@ async fn repository_api_swaps_under_load_fail_no_request() {
 async fn corrupt_load_keeps_serving(server: &Server, model_dir: &std::path::Path, serving: u64) {
     std::fs::create_dir_all(model_dir.join("3")).expect("mkdir");
     std::fs::write(model_dir.join("3/model.onnx"), b"garbage").expect("write");
-    let config = json!({ "version_policy": { "specific": { "versions": [3] } } }).to_string();
+    let (status, body) = rest_load_version(server, 3).await;
+    assert_eq!(status, 500);
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("version 3")), "{body}");
+    server.wait_versions(MODEL, &[serving]).await;
+    std::fs::remove_dir_all(model_dir.join("3")).expect("remove v3");
+}
+
+/// `POST .../load` pinning one version through the `config` parameter.
+async fn rest_load_version(server: &Server, version: u64) -> (u16, serde_json::Value) {
+    let config = json!({ "version_policy": { "specific": { "versions": [version] } } }).to_string();
     let response = server
         .client
         .post(server.url(&format!("/v2/repository/models/{MODEL}/load")))
@@ -164,9 +155,6 @@ async fn corrupt_load_keeps_serving(server: &Server, model_dir: &std::path::Path
         .send()
         .await
         .expect("load");
-    assert_eq!(response.status(), 500);
-    let body: serde_json::Value = response.json().await.expect("json");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("version 3")), "{body}");
-    server.wait_versions(MODEL, &[serving]).await;
-    std::fs::remove_dir_all(model_dir.join("3")).expect("remove v3");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }

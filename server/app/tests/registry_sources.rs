@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::registry_servers::{MLFLOW_HEALTH, ServerProcess, mlflow, mlflow_register, moto};
-use common::traffic::{Timeline, Traffic, check_report};
+use common::traffic::{check_report, start_swap_traffic};
 use common::*;
 use object_store::ObjectStoreExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -17,7 +17,18 @@ use serde_json::json;
 
 const MODEL: &str = "fraud-detection";
 const SWAPS: usize = 50;
-const CLIENTS: usize = 32;
+
+/// `sluice serve` arguments polling `repository` every 0.1 s, caching in `cache`.
+fn polling(repository: &str, cache: &TempDir, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["--model-repository", repository, "--model-control-mode", "poll"]
+        .into_iter()
+        .chain(["--repository-poll-secs", "0.1"])
+        .map(str::to_owned)
+        .collect();
+    args.extend(["--model-cache-dir".to_owned(), cache.0.display().to_string()]);
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
 
 /// The test's own S3 client (signed requests, as any S3 client sends).
 fn bucket(s3: &ServerProcess) -> AmazonS3 {
@@ -75,26 +86,10 @@ async fn s3_bucket_swaps_under_load_fail_no_request() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let cache_dir = cache.0.display().to_string();
-    let args = [
-        "--model-repository",
-        "s3://models/repo",
-        "--model-control-mode",
-        "poll",
-        "--repository-poll-secs",
-        "0.1",
-        "--model-cache-dir",
-        &cache_dir,
-    ];
-    let server = Server::spawn_binary(&args, &env).await;
+    let server = Server::spawn_binary(&polling("s3://models/repo", &cache, &[]), &env).await;
     server.wait_ready().await;
-    server.wait_versions(MODEL, &[2]).await;
+    let (traffic, mut timeline, expected) = start_swap_traffic(&server, MODEL, 2, 21).await;
     assert!(cache.0.join(MODEL).join("2").is_dir(), "versions are cached locally");
-    let x = features(1, 21);
-    let expected = fraud_references(&x);
-    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
-    let mut timeline = Timeline::new(vec![2]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let failed = [("model", MODEL), ("result", "failed")];
     for i in 0..SWAPS {
         if i == SWAPS / 2 {
@@ -162,27 +157,10 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
     assert_eq!(mlflow_register(&registry.url, "fraud", &dirs, Some("champion")), vec![1, 2]);
     let repository = format!("mlflow+{}", registry.url);
     let cache = TempDir::new("mlflow-cache");
-    let cache_dir = cache.0.display().to_string();
-    let args = [
-        "--model-repository",
-        &repository,
-        "--mlflow-model",
-        "fraud-detection=models:/fraud@champion",
-        "--model-control-mode",
-        "poll",
-        "--repository-poll-secs",
-        "0.1",
-        "--model-cache-dir",
-        &cache_dir,
-    ];
-    let server = Server::spawn_binary(&args, &[]).await;
+    let extra = ["--mlflow-model", "fraud-detection=models:/fraud@champion"];
+    let server = Server::spawn_binary(&polling(&repository, &cache, &extra), &[]).await;
     server.wait_ready().await;
-    server.wait_versions(MODEL, &[2]).await;
-    let x = features(1, 31);
-    let expected = fraud_references(&x);
-    let traffic = Traffic::start(server.http, server.grpc, MODEL, CLIENTS, x).await;
-    let mut timeline = Timeline::new(vec![2]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (traffic, mut timeline, expected) = start_swap_traffic(&server, MODEL, 2, 31).await;
     let failed = [("model", MODEL), ("result", "failed")];
     for i in 0..SWAPS {
         if i == SWAPS / 2 {

@@ -68,7 +68,7 @@ impl Server {
     /// Runs the real `sluice serve` binary with these arguments and
     /// environment (for settings only the environment carries, such as
     /// object-store credentials); ports are chosen here.
-    pub async fn spawn_binary(args: &[&str], envs: &[(&str, &str)]) -> Server {
+    pub async fn spawn_binary(args: &[String], envs: &[(&str, &str)]) -> Server {
         let (http, grpc) = (free_port(), free_port());
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")

@@ -221,3 +221,21 @@ pub fn check_report(report: &TrafficReport, timeline: &Timeline, expected: &[(u6
     }
     counts
 }
+
+/// Waits until `model` serves exactly `serving`, then starts 32 clients on
+/// it. Returns the traffic, a timeline starting at `serving`, and what each
+/// bundled fraud-detection version computes for the clients' input.
+pub async fn start_swap_traffic(
+    server: &super::Server,
+    model: &str,
+    serving: u64,
+    seed: u64,
+) -> (Traffic, Timeline, Vec<(u64, Vec<f32>)>) {
+    server.wait_versions(model, &[serving]).await;
+    let x = super::features(1, seed);
+    let expected = super::fraud_references(&x);
+    let traffic = Traffic::start(server.http, server.grpc, model, 32, x).await;
+    // Let every client connect and send before the first swap.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (traffic, Timeline::new(vec![serving]), expected)
+}
