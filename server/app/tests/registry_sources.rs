@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::registry_servers::{MLFLOW_HEALTH, ServerProcess, mlflow, mlflow_register, moto};
+use common::registry_servers::{MLFLOW_HEALTH, ServerProcess, azure_blob, azurite, mlflow, mlflow_register, moto};
 use common::traffic::{check_report, start_swap_traffic};
 use common::*;
 use object_store::ObjectStoreExt;
@@ -195,5 +195,49 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
     let report = traffic.stop().await;
     let counts = check_report(&report, &timeline, &expected);
     eprintln!("mlflow: {} requests over {} swaps, per version {counts:?}", report.observations.len(), timeline.swaps());
+    assert!(counts.iter().all(|(_, n)| *n > 0), "both versions served: {counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_blob_container_swaps_under_load_fail_no_request() {
+    let blob = azurite("swap").await;
+    azure_blob(&blob, &["create-container", "models"]);
+    let toml = TempDir::new("azure-toml");
+    std::fs::write(toml.0.join("model.toml"), FRAUD_LATEST_1).expect("write");
+    let upload = |blob_name: String, file: std::path::PathBuf| {
+        azure_blob(&blob, &["upload", "models", &blob_name, &file.display().to_string()]);
+    };
+    upload(format!("repo/{MODEL}/model.toml"), toml.0.join("model.toml"));
+    let originals = models_dir().join(MODEL);
+    let upload_version = |v: u64| {
+        for file in ["model.onnx", "metadata.json"] {
+            upload(format!("repo/{MODEL}/{v}/{file}"), originals.join(v.to_string()).join(file));
+        }
+    };
+    upload_version(1);
+    upload_version(2);
+    let cache = TempDir::new("azure-cache");
+    let env = [("AZURE_STORAGE_USE_EMULATOR", "true"), ("AZURITE_BLOB_STORAGE_URL", blob.url.as_str())];
+    let server = Server::spawn_binary(&polling("az://models/repo", &cache, &[]), &env).await;
+    server.wait_ready().await;
+    let (traffic, mut timeline, expected) = start_swap_traffic(&server, MODEL, 2, 41).await;
+    // Fewer swaps than S3's: each step runs Azure's Python client.
+    for i in 0..10 {
+        let began = Instant::now();
+        let want = if i % 2 == 0 {
+            for file in ["metadata.json", "model.onnx"] {
+                azure_blob(&blob, &["delete", "models", &format!("repo/{MODEL}/2/{file}")]);
+            }
+            1
+        } else {
+            upload_version(2);
+            2
+        };
+        server.wait_versions(MODEL, &[want]).await;
+        timeline.record(began, Instant::now(), vec![want]);
+    }
+    let report = traffic.stop().await;
+    let counts = check_report(&report, &timeline, &expected);
+    eprintln!("azure: {} requests over {} swaps, per version {counts:?}", report.observations.len(), timeline.swaps());
     assert!(counts.iter().all(|(_, n)| *n > 0), "both versions served: {counts:?}");
 }

@@ -1,0 +1,36 @@
+"""Azure Blob Storage operations for the az:// source test, with Azure's own
+client against Azurite (its well-known development account).
+
+usage: azure_blob.py ENDPOINT create-container CONTAINER
+       azure_blob.py ENDPOINT upload CONTAINER BLOB FILE
+       azure_blob.py ENDPOINT delete CONTAINER BLOB
+"""
+import pathlib
+import sys
+
+from azure.storage.blob import BlobServiceClient
+
+# Azurite's published development account key.
+ACCOUNT = "devstoreaccount1"
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def main() -> None:
+    endpoint, action, container, *rest = sys.argv[1:]
+    service = BlobServiceClient.from_connection_string(
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={endpoint}/{ACCOUNT};"
+    )
+    if action == "create-container":
+        service.create_container(container)
+    elif action == "upload":
+        blob, file = rest
+        service.get_container_client(container).upload_blob(blob, pathlib.Path(file).read_bytes(), overwrite=True)
+    elif action == "delete":
+        (blob,) = rest
+        service.get_container_client(container).delete_blob(blob)
+    else:
+        raise SystemExit(f"unknown action {action}")
+
+
+if __name__ == "__main__":
+    main()
