@@ -113,6 +113,7 @@ async fn s3_bucket_swaps_under_load_fail_no_request() {
     }
     // A registry outage: the loaded version keeps serving.
     s3.kill();
+    assert!(reqwest::Client::new().get(&s3.url).send().await.is_err(), "moto still answers after being killed");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let report = traffic.stop().await;
     let counts = check_report(&report, &timeline, &expected);
@@ -184,6 +185,8 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
     // An outage: the served version keeps serving while MLflow is down, and
     // once it is back (polling backs off meanwhile) an alias move still swaps.
     registry.kill();
+    let down = reqwest::Client::new().get(format!("{}{MLFLOW_HEALTH}", registry.url)).send().await;
+    assert!(down.is_err(), "MLflow still answers after being killed");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     registry.restart(MLFLOW_HEALTH).await;
     let serving = if SWAPS.is_multiple_of(2) { 2 } else { 1 };

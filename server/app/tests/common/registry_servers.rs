@@ -3,6 +3,7 @@
 //! server with its Model Registry. Each runs on a free port and is killed
 //! when dropped.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,14 +21,16 @@ pub struct ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
 impl ServerProcess {
-    /// Kills the server now (a registry outage).
+    /// Kills the server and every process it started (mlflow runs uvicorn
+    /// workers and job runners that would otherwise keep serving the port).
     pub fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -61,6 +64,7 @@ async fn wait_healthy(url: &str, what: &str) {
 
 fn start_moto(port: u16, dir: &TempDir) -> Child {
     Command::new(registry_bin("moto_server"))
+        .process_group(0)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .current_dir(&dir.0)
         .stdout(Stdio::null())
@@ -71,6 +75,7 @@ fn start_moto(port: u16, dir: &TempDir) -> Child {
 
 fn start_mlflow(port: u16, dir: &TempDir) -> Child {
     Command::new(registry_bin("mlflow"))
+        .process_group(0)
         .arg("server")
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
         .arg("--backend-store-uri")
@@ -88,6 +93,7 @@ fn start_azurite(port: u16, dir: &TempDir) -> Child {
     let bin = repo_root().join(".azurite/node_modules/.bin/azurite-blob");
     assert!(bin.exists(), "{} is missing: run `make setup`", bin.display());
     Command::new(bin)
+        .process_group(0)
         .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--skipApiVersionCheck", "--silent"])
         .arg("--location")
         .arg(&dir.0)
