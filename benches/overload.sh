@@ -6,18 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20}
-repo=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$repo"; }
-trap cleanup EXIT
+source benches/serve.sh
 
 bash scripts/setup.sh
 cargo build --release --bin sluice --bin sluice-bench
 .venv/bin/python benches/heavy_model.py "$repo" "${HIDDEN:-4096}" 64
 
-target/release/sluice serve --model-repository "$repo" --host 127.0.0.1 --http-port 18380 --grpc-port 18381 --log-level warn &
-server=$!
-for _ in $(seq 300); do curl -sf 127.0.0.1:18380/v2/health/ready >/dev/null && break; sleep 0.1; done
+serve 18380 18381 --model-repository "$repo"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 
 capacity=$(target/release/sluice-bench --http 127.0.0.1:18380 --model heavy --concurrency 16 --requests 3000 \

@@ -7,18 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CYCLES=${CYCLES:-200}
-repo=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$repo"; }
-trap cleanup EXIT
+source benches/serve.sh
 
 bash scripts/setup.sh
 cargo build --release --bin sluice
 .venv/bin/python benches/heavy_model.py "$repo" "${HIDDEN:-2048}" 64
-env ${SERVER_ENV:-} target/release/sluice serve --model-repository "$repo" --model-control-mode explicit \
-  --host 127.0.0.1 --http-port 18580 --grpc-port 18581 --log-level warn &
-server=$!
-for _ in $(seq 300); do curl -sf 127.0.0.1:18580/v2/health/ready >/dev/null && break; sleep 0.1; done
+serve 18580 18581 --model-repository "$repo" --model-control-mode explicit
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 body=$(python3 -c "import json; print(json.dumps({'inputs': [{'name': 'features', 'shape': [8, 30], 'datatype': 'FP32', 'data': [0.5] * 240}]}))")
 

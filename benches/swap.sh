@@ -14,19 +14,13 @@ RATE=${RATE:-2000}          # per protocol
 PHASE=${PHASE:-10}          # seconds per phase
 ROUNDS=${ROUNDS:-2}
 SWAP_EVERY=${SWAP_EVERY:-0.2}
-repo=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$repo"; }
-trap cleanup EXIT
+source benches/serve.sh
 
 bash scripts/setup.sh
 cargo build --release --bin sluice --bin sluice-bench
 cp -r models/fraud-detection "$repo/"
 sed -i 's/version_policy = .*/version_policy = { latest = 1 }/' "$repo/fraud-detection/model.toml"
-target/release/sluice serve --model-repository "$repo" --model-control-mode explicit --load-model fraud-detection \
-  --host 127.0.0.1 --http-port 18480 --grpc-port 18481 --log-level warn &
-server=$!
-for _ in $(seq 300); do curl -sf 127.0.0.1:18480/v2/health/ready >/dev/null && break; sleep 0.1; done
+serve 18480 18481 --model-repository "$repo" --model-control-mode explicit --load-model fraud-detection
 
 run_phase() {  # run_phase steady|swapping: both protocols at once, control calls from the REST run
   local control=index

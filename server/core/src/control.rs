@@ -111,7 +111,6 @@ impl Control {
     pub(crate) fn forget_failure(&self, name: &str, version: u64) {
         if let Some(model) = self.models().get_mut(name) {
             model.failed.remove(&version);
-            model.model_failure = None;
         }
     }
 
@@ -256,8 +255,11 @@ impl Inference {
                 Vec::new()
             }
         };
+        let mut names: Vec<String> = listed.into_iter().chain(self.model_names()).collect();
+        names.sort();
+        names.dedup();
         let mut index = Vec::new();
-        for name in self.known_names(&listed) {
+        for name in names {
             let entry = self.entry(&name);
             let mut rows = Vec::new();
             if let Some(entry) = &entry {

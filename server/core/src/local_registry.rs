@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError};
+use crate::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError, fingerprint, is_plain_name};
 use crate::repository::{self, CONFIG_FILE, RepositoryError};
 
 pub enum LocalRegistry {
@@ -19,9 +17,8 @@ impl LocalRegistry {
     fn model_dir(&self, name: &str) -> Result<PathBuf, RegistryError> {
         match self {
             LocalRegistry::Repository(root) => {
-                let valid = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']);
                 let dir = root.join(name);
-                if valid && dir.join(CONFIG_FILE).is_file() {
+                if is_plain_name(name) && dir.join(CONFIG_FILE).is_file() {
                     Ok(dir)
                 } else {
                     Err(RegistryError::NotFound(format!("the repository {} has no model '{name}'", root.display())))
@@ -94,13 +91,7 @@ impl ModelRegistry for LocalRegistry {
 fn fingerprint_dir(dir: &Path) -> Result<String, RegistryError> {
     let mut entries = Vec::new();
     collect_files(dir, dir, &mut entries).map_err(|e| RegistryError::Unavailable(format!("{}: {e}", dir.display())))?;
-    entries.sort();
-    let mut hasher = Sha256::new();
-    for entry in entries {
-        hasher.update(entry.as_bytes());
-        hasher.update([0]);
-    }
-    Ok(hex::encode(&hasher.finalize()[..12]))
+    Ok(fingerprint(entries))
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {

@@ -8,6 +8,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use sha2::{Digest, Sha256};
+
 use crate::model_config::ModelConfig;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -62,4 +64,23 @@ pub trait ModelRegistry: Send + Sync + 'static {
         version: u64,
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<PathBuf, RegistryError>>;
+}
+
+/// Whether `name` is one path component without separators or a leading
+/// dot: safe to use as a model name, a directory name or an object key part.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
+}
+
+/// A short, order-independent digest of what identifies a version's content
+/// (file names with sizes and mtimes, ETags, registry ids).
+pub fn fingerprint(entries: impl IntoIterator<Item = String>) -> String {
+    let mut entries: Vec<String> = entries.into_iter().collect();
+    entries.sort();
+    let mut hasher = Sha256::new();
+    for entry in entries {
+        hasher.update(entry.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..12])
 }

@@ -30,14 +30,6 @@ pub struct ModelSource {
     pub versions: BTreeMap<u64, PathBuf>,
 }
 
-impl ModelSource {
-    /// The versions its policy says to serve, highest first.
-    pub fn selected_versions(&self) -> Vec<u64> {
-        let available: Vec<u64> = self.versions.keys().copied().collect();
-        self.config.version_policy.select(&available)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
     #[error("cannot read model repository {path}: {source}")]
@@ -52,11 +44,6 @@ pub enum RepositoryError {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepositoryError + '_ {
     move |source| RepositoryError::Io { path: path.display().to_string(), source }
-}
-
-/// Reads every model directory under `root`, sorted by name.
-pub fn scan(root: &Path) -> Result<Vec<ModelSource>, RepositoryError> {
-    model_names(root)?.iter().map(|name| read_model(name, &root.join(name))).collect()
 }
 
 /// The names of the model directories under `root` (those with a
@@ -213,9 +200,11 @@ mod tests {
         write(&tmp.0.join("a/3/model.onnx"), "x");
         write(&tmp.0.join("a/notes/readme"), "x");
         write(&tmp.0.join("stray/readme"), "x");
-        let models = scan(&tmp.0).expect("scans");
-        assert_eq!(models.len(), 1);
-        assert_eq!(models[0].selected_versions(), vec![3, 1]);
+        let names = model_names(&tmp.0).expect("scans");
+        assert_eq!(names.len(), 1);
+        let model = read_model(&names[0], &tmp.0.join(&names[0])).expect("reads");
+        let available: Vec<u64> = model.versions.keys().copied().collect();
+        assert_eq!(model.config.version_policy.select(&available), vec![3, 1]);
     }
 
     #[test]

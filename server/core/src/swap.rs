@@ -2,7 +2,7 @@
 //! beside what serves, warm it up, publish both changes in one atomic swap,
 //! then drain and unload what is no longer selected.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,8 @@ impl Inference {
         self.control.clear_model_failure(name);
         let policy = self.control.policy_override(name).unwrap_or_else(|| listing.config.version_policy.clone());
         let selected = policy.select(&listing.version_numbers());
-        let current = self.entry(name).map(|e| e.versions).unwrap_or_default();
+        let entry = self.entry(name);
+        let current = entry.as_ref().map(|e| e.versions.clone()).unwrap_or_default();
         if selected.is_empty() {
             let why =
                 format!("the version policy {policy:?} selects none of the versions {:?}", listing.version_numbers());
@@ -58,7 +59,10 @@ impl Inference {
         let changed: Vec<u64> =
             selected.iter().copied().filter(|v| !is_current(current.get(v), &listing, *v)).collect();
         if changed.is_empty() && current.keys().all(|v| selected.contains(v)) {
-            self.publish(name, |entry| entry.state = ModelState::Ready);
+            // Nothing to swap; a poll of an unchanged model publishes nothing.
+            if entry.is_some_and(|e| e.state != ModelState::Ready) {
+                self.publish(name, |entry| entry.state = ModelState::Ready);
+            }
             return Ok(());
         }
         if current.is_empty() {
@@ -216,15 +220,6 @@ impl Inference {
             retire(self.metrics.clone(), handle).await;
         }
         tracing::info!(model = name, "model unloaded");
-    }
-
-    /// Names the repository holds, plus those loaded.
-    pub(crate) fn known_names(&self, listed: &[String]) -> Vec<String> {
-        let mut names: HashSet<String> = listed.iter().cloned().collect();
-        names.extend(self.model_names());
-        let mut names: Vec<String> = names.into_iter().collect();
-        names.sort();
-        names
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_core::RegistryError;
+use sluice_core::registry::is_plain_name;
 use sluice_core::repository::verify_artifacts;
 
 pub struct VersionCache {
@@ -69,11 +70,6 @@ impl VersionCache {
         tracing::info!(model, version, dir = %target.display(), "version downloaded and verified");
         Ok(target)
     }
-}
-
-/// One path component without separators or dots: safe to join.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
 }
 
 /// `relative` joined under `dir`, refusing anything that would escape it.

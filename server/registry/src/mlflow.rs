@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sluice_core::registry::BoxFuture;
+use sluice_core::registry::{BoxFuture, fingerprint, is_plain_name};
 use sluice_core::repository::{CONFIG_FILE, ONNX_FILE};
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
@@ -50,7 +50,7 @@ impl MlflowModel {
             (rest, Selector::All)
         };
         let served = served.unwrap_or(registered);
-        let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['/', '\\', '@']);
+        let plain = |s: &str| is_plain_name(s) && !s.contains('@');
         if !plain(registered) || !plain(served) || matches!(&selector, Selector::Alias(a) if a.is_empty()) {
             return Err(format!("'{spec}': expected models:/NAME[/VERSION|@ALIAS]"));
         }
@@ -251,7 +251,7 @@ impl MlflowRegistry {
             }
             let Ok(number) = found.version.parse::<u64>() else { continue };
             // MLflow versions are immutable: where they live says it all.
-            let fingerprint = short_hash(&format!("{}|{}", found.source, found.run_id));
+            let fingerprint = fingerprint([format!("{}|{}", found.source, found.run_id)]);
             if newest.as_ref().is_none_or(|(n, _)| number > *n) {
                 newest = Some((number, found.source.clone()));
             }
@@ -321,11 +321,6 @@ fn find_onnx(dir: &std::path::Path) -> Option<PathBuf> {
 
 fn unreachable(url: &str, e: reqwest::Error) -> RegistryError {
     RegistryError::Unavailable(format!("cannot reach MLflow at {url}: {e}"))
-}
-
-fn short_hash(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
 #[cfg(test)]

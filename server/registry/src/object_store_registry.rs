@@ -10,8 +10,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
-use sha2::{Digest, Sha256};
-use sluice_core::registry::BoxFuture;
+use sluice_core::registry::{BoxFuture, fingerprint, is_plain_name};
 use sluice_core::repository::CONFIG_FILE;
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
@@ -50,7 +49,7 @@ impl ObjectStoreRegistry {
     }
 
     fn model_prefix(&self, name: &str) -> Result<StorePath, RegistryError> {
-        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        if !is_plain_name(name) {
             return Err(RegistryError::NotFound(format!("'{name}' is not a model name")));
         }
         Ok(self.prefix.clone().join(name))
@@ -160,16 +159,6 @@ impl ModelRegistry for ObjectStoreRegistry {
     ) -> BoxFuture<'a, Result<PathBuf, RegistryError>> {
         Box::pin(self.fetch_now(name, version, fingerprint))
     }
-}
-
-fn fingerprint(mut entries: Vec<String>) -> String {
-    entries.sort();
-    let mut hasher = Sha256::new();
-    for entry in entries {
-        hasher.update(entry.as_bytes());
-        hasher.update([0]);
-    }
-    hex::encode(&hasher.finalize()[..12])
 }
 
 fn store_error(e: object_store::Error) -> RegistryError {
