@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::partition::Partition;
 use common::registry_servers::{MLFLOW_HEALTH, ServerProcess, azure_blob, azurite, mlflow, mlflow_register, moto};
 use common::traffic::{check_report, start_swap_traffic};
 use common::*;
@@ -17,6 +18,9 @@ use serde_json::json;
 
 const MODEL: &str = "fraud-detection";
 const SWAPS: usize = 50;
+/// How soon sluice must notice a registry that answers again: one probe
+/// interval (0.1 s here) plus the probe itself, with room for a busy machine.
+const RECOVERY: Duration = Duration::from_secs(5);
 
 /// `sluice serve` arguments polling `repository` every 0.1 s, caching in `cache`.
 fn polling(repository: &str, cache: &TempDir, extra: &[&str]) -> Vec<String> {
@@ -79,8 +83,10 @@ async fn s3_bucket_swaps_under_load_fail_no_request() {
         s3_upload_version(&store, v, &originals.join(v.to_string())).await;
     }
     let cache = TempDir::new("s3-cache");
+    // sluice reaches moto through a relay the test can cut.
+    let network = Partition::relay_to(s3.url.trim_start_matches("http://")).await;
     let env = [
-        ("AWS_ENDPOINT_URL", s3.url.as_str()),
+        ("AWS_ENDPOINT_URL", network.url.as_str()),
         ("AWS_ALLOW_HTTP", "true"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -111,7 +117,24 @@ async fn s3_bucket_swaps_under_load_fail_no_request() {
         timeline.record(began, Instant::now(), vec![want]);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    // A registry outage: the loaded version keeps serving.
+    // A network outage: the loaded version keeps serving and the index still
+    // answers; once the registry is reachable again a probe notices within
+    // about one poll interval and a change swaps as before.
+    network.cut();
+    let source = [("source", "s3")];
+    server.wait_metric_until("model_registry_up", &source, Duration::from_secs(10), |up| up == 0.0).await;
+    s3_delete_version(&store, 2).await; // unseen while cut off
+    // Probes keep failing (and are counted) while it lasts.
+    server.wait_metric_until("model_registry_errors_total", &source, Duration::from_secs(10), |n| n >= 3.0).await;
+    let (status, _) = server.get("/v2/health/ready").await;
+    assert_eq!(status, 200, "still ready with the registry unreachable");
+    server.wait_versions(MODEL, &[2]).await;
+    let began = Instant::now();
+    network.heal();
+    server.wait_metric_until("model_registry_up", &source, RECOVERY, |up| up == 1.0).await;
+    server.wait_versions(MODEL, &[1]).await;
+    timeline.record(began, Instant::now(), vec![1]);
+    // The registry server itself dies: serving and readiness continue.
     s3.kill();
     assert!(reqwest::Client::new().get(&s3.url).send().await.is_err(), "moto still answers after being killed");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -182,13 +205,20 @@ async fn mlflow_alias_swaps_under_load_fail_no_request() {
         timeline.record(began, Instant::now(), vec![want]);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    // An outage: the served version keeps serving while MLflow is down, and
-    // once it is back (polling backs off meanwhile) an alias move still swaps.
+    // An outage: the served version keeps serving while MLflow is down; the
+    // outage shows in the registry metrics; once MLflow answers again, a
+    // probe notices within about one poll interval (0.1 s here) and the
+    // next alias move swaps as before.
     registry.kill();
     let down = reqwest::Client::new().get(format!("{}{MLFLOW_HEALTH}", registry.url)).send().await;
     assert!(down.is_err(), "MLflow still answers after being killed");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let source = [("source", "mlflow")];
+    server.wait_metric_until("model_registry_up", &source, Duration::from_secs(10), |up| up == 0.0).await;
+    let errors = server.metric("model_registry_errors_total", &source).await.unwrap_or(0.0);
+    let more_failures = |n: f64| n >= errors + 3.0;
+    server.wait_metric_until("model_registry_errors_total", &source, Duration::from_secs(10), more_failures).await;
     registry.restart(MLFLOW_HEALTH).await;
+    server.wait_metric_until("model_registry_up", &source, RECOVERY, |up| up == 1.0).await;
     let serving = if SWAPS.is_multiple_of(2) { 2 } else { 1 };
     let want = 3 - serving;
     let began = Instant::now();

@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::InferError;
 use crate::inference::{Inference, ModelState};
 use crate::model_config::{ModelConfig, VersionPolicy};
-use crate::registry::RegistryError;
+use crate::registry::{ModelRegistry, RegistryError};
 use crate::swap::Retry;
 
-/// Longest wait between attempts while the registry is unreachable.
+/// Longest wait between whole polls while the registry is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest wait between start-up attempts: readiness waits on them.
+const MAX_STARTUP_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlMode {
@@ -195,7 +197,7 @@ impl Inference {
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot list the model registry");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = (backoff * 2).min(MAX_STARTUP_BACKOFF);
                 }
             }
         }
@@ -206,7 +208,7 @@ impl Inference {
         loop {
             tokio::time::sleep(backoff).await;
             match self.sync_model(name, Retry::OnlyChanged).await {
-                Err(InferError::Unavailable(_)) => backoff = (backoff * 2).min(MAX_BACKOFF),
+                Err(InferError::Unavailable(_)) => backoff = (backoff * 2).min(MAX_STARTUP_BACKOFF),
                 _ => return,
             }
         }
@@ -214,19 +216,34 @@ impl Inference {
 
     /// Poll mode: every `every`, applies new, changed and removed versions and
     /// models. While the registry is unreachable the loaded versions keep
-    /// serving and the interval backs off up to a minute.
+    /// serving, and instead of whole polls one cheap probe per interval
+    /// watches for its return; the first probe answered resumes polling at
+    /// once. A registry that answers probes but fails polls (a partial
+    /// outage) gets whole polls backing off, doubling up to a minute.
     pub async fn poll(self: Arc<Self>, every: Duration) {
-        let mut wait = every;
+        let mut backoff = every;
+        let mut next_poll = Instant::now();
         loop {
-            tokio::time::sleep(wait).await;
-            wait = match self.poll_once().await {
+            tokio::time::sleep(every).await;
+            if self.registry.is_down() && self.registry.probe().await.is_err() {
+                continue;
+            }
+            if Instant::now() < next_poll {
+                continue;
+            }
+            backoff = match self.poll_once().await {
                 Ok(()) => every,
                 Err(why) => {
-                    let next = (wait * 2).clamp(every, MAX_BACKOFF.max(every));
-                    tracing::warn!(error = %why, retry_in_ms = next.as_millis() as u64, "model registry poll failed");
+                    let next = (backoff * 2).clamp(every, MAX_BACKOFF.max(every));
+                    tracing::warn!(
+                        error = %why,
+                        next_poll_ms = next.as_millis() as u64,
+                        "model registry poll failed; probing it every poll interval meanwhile"
+                    );
                     next
                 }
             };
+            next_poll = Instant::now() + backoff;
         }
     }
 

@@ -14,6 +14,7 @@ use crate::error::InferError;
 use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
 use crate::model::{Loaders, ModelHandle};
 use crate::registry::ModelRegistry;
+use crate::registry_health::ObservedRegistry;
 use crate::request::{InferRequest, InferResponse};
 use crate::stats::StatsSnapshot;
 use crate::validate::{Limits, check_inputs, select_outputs};
@@ -76,7 +77,7 @@ pub struct Inference {
     limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
     startup_done: AtomicBool,
-    pub(crate) registry: Arc<dyn ModelRegistry>,
+    pub(crate) registry: Arc<ObservedRegistry>,
     pub(crate) mode: ControlMode,
     pub(crate) control: Control,
 }
@@ -89,6 +90,7 @@ impl Inference {
         registry: Arc<dyn ModelRegistry>,
         mode: ControlMode,
     ) -> Self {
+        let registry = Arc::new(ObservedRegistry::new(registry, &metrics));
         Inference {
             table: ArcSwap::from_pointee(ModelTable::new()),
             loaders,

@@ -73,6 +73,10 @@ impl ModelRegistry for LocalRegistry {
         }
     }
 
+    fn source(&self) -> &'static str {
+        "directory"
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {
         Box::pin(async move { self.list_now() })
     }

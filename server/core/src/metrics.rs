@@ -81,6 +81,8 @@ pub struct Metrics {
     pub loaded: IntGaugeVec,
     pub load_duration: HistogramVec,
     pub swaps_total: IntCounterVec,
+    pub registry_up: IntGaugeVec,
+    pub registry_errors: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -144,6 +146,14 @@ impl Metrics {
                 Opts::new("model_swaps_total", "Model version loads and swaps by result."),
                 &["model", "result"],
             )?,
+            registry_up: IntGaugeVec::new(
+                Opts::new("model_registry_up", "1 unless the model registry's last answer was an outage."),
+                &["source"],
+            )?,
+            registry_errors: IntCounterVec::new(
+                Opts::new("model_registry_errors_total", "Calls to the model registry that found it unreachable."),
+                &["source"],
+            )?,
         };
         let m = Metrics { enabled, ..m };
         registry.register(Box::new(m.inference_duration.clone()))?;
@@ -156,6 +166,8 @@ impl Metrics {
         registry.register(Box::new(m.loaded.clone()))?;
         registry.register(Box::new(m.load_duration.clone()))?;
         registry.register(Box::new(m.swaps_total.clone()))?;
+        registry.register(Box::new(m.registry_up.clone()))?;
+        registry.register(Box::new(m.registry_errors.clone()))?;
         Ok(Arc::new(m))
     }
 

@@ -36,6 +36,10 @@ pub enum RegistryError {
     /// keep serving what is loaded and try again later.
     #[error("registry unavailable: {0}")]
     Unavailable(String),
+    /// The registry answered, but a version changed while it was being
+    /// downloaded (sizes or fingerprint moved): retried on the next poll.
+    #[error("{0}")]
+    Changed(String),
     /// The registry holds no such model (or version).
     #[error("{0}")]
     NotFound(String),
@@ -49,6 +53,16 @@ pub enum RegistryError {
 pub trait ModelRegistry: Send + Sync + 'static {
     /// Where the models come from, for logs and the index.
     fn location(&self) -> String;
+
+    /// The kind of source, as the `source` label of the registry metrics
+    /// (`directory`, `s3`, `gcs`, `azure`, `mlflow`).
+    fn source(&self) -> &'static str;
+
+    /// One cheap request that tells whether the registry answers, used while
+    /// it is down instead of a whole poll. Listing is the default.
+    fn probe(&self) -> BoxFuture<'_, Result<(), RegistryError>> {
+        Box::pin(async move { self.list().await.map(|_| ()) })
+    }
 
     /// The names of the models the registry holds.
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>>;

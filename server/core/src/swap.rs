@@ -11,7 +11,7 @@ use crate::inference::{Inference, ModelState};
 use crate::metrics::{Metrics, VersionMetrics};
 use crate::model::{LoadedVersion, ModelHandle, load_instances, start_handle};
 use crate::model_config::VersionPolicy;
-use crate::registry::{ModelListing, RegistryError};
+use crate::registry::{ModelListing, ModelRegistry, RegistryError};
 
 /// How long a drained version is polled for its last in-flight request.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
@@ -135,6 +135,7 @@ impl Inference {
                 tracing::warn!(model = name, error = %why, "registry unavailable; keeping the loaded versions");
                 InferError::Unavailable(format!("the model registry is unavailable: {why}"))
             }
+            RegistryError::Changed(why) => InferError::Unavailable(why),
             RegistryError::NotFound(why) => InferError::NotFound(why),
             RegistryError::Invalid(why) => {
                 if self.entry(name).is_none_or(|e| e.versions.is_empty()) {
@@ -160,7 +161,9 @@ impl Inference {
         let started = Instant::now();
         let name = listing.name.as_str();
         let dir = self.registry.fetch(name, version, fingerprint).await.map_err(|e| match e {
-            RegistryError::Unavailable(why) | RegistryError::NotFound(why) => VersionFailure::Transient(why),
+            RegistryError::Unavailable(why) | RegistryError::NotFound(why) | RegistryError::Changed(why) => {
+                VersionFailure::Transient(why)
+            }
             RegistryError::Invalid(why) => VersionFailure::Bad(why),
         })?;
         let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());

@@ -144,6 +144,16 @@ impl MlflowRegistry {
         response.json().await.map_err(|e| RegistryError::Unavailable(format!("MLflow {path}: bad response: {e}")))
     }
 
+    /// One registered-model lookup: any answer but a server error (a 404
+    /// included) means MLflow is up again.
+    async fn probe_now(&self) -> Result<(), RegistryError> {
+        let Some(model) = self.models.first() else { return Ok(()) };
+        match self.get::<serde_json::Value>("mlflow/registered-models/get", &[("name", &model.registered)]).await {
+            Err(e @ RegistryError::Unavailable(_)) => Err(e),
+            Ok(_) | Err(RegistryError::NotFound(_) | RegistryError::Invalid(_) | RegistryError::Changed(_)) => Ok(()),
+        }
+    }
+
     async fn versions(&self, model: &MlflowModel) -> Result<Vec<ModelVersion>, RegistryError> {
         let name = model.registered.as_str();
         Ok(match &model.selector {
@@ -295,6 +305,14 @@ impl MlflowRegistry {
 impl ModelRegistry for MlflowRegistry {
     fn location(&self) -> String {
         format!("mlflow+{}", self.base)
+    }
+
+    fn source(&self) -> &'static str {
+        "mlflow"
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), RegistryError>> {
+        Box::pin(self.probe_now())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {

@@ -6,46 +6,44 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig};
 use sluice_core::registry::{BoxFuture, fingerprint, is_plain_name};
 use sluice_core::repository::CONFIG_FILE;
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
 use crate::cache::{VersionCache, safe_join, write_stream};
 
+/// Retries inside one call: enough for a dropped connection, short enough
+/// that an outage reaches the poll loop (which backs off and probes) in
+/// seconds rather than object_store's default three minutes.
+const CALL_RETRIES: RetryConfig = RetryConfig {
+    backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
+    max_retries: 3,
+    retry_timeout: Duration::from_secs(10),
+};
+
 pub struct ObjectStoreRegistry {
     store: Arc<dyn ObjectStore>,
+    /// The same store without retries: one probe is one request.
+    probe_store: Arc<dyn ObjectStore>,
     prefix: StorePath,
     uri: String,
+    /// The `source` label: s3, gcs or azure.
+    source: &'static str,
     cache: VersionCache,
 }
 
 impl ObjectStoreRegistry {
     pub fn open(uri: &str, cache: VersionCache) -> Result<Self, String> {
         let url = url::Url::parse(uri).map_err(|e| format!("invalid model repository URI '{uri}': {e}"))?;
-        let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "s3" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env().with_url(uri).build().map_err(|e| e.to_string())?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(uri)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(uri)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            ),
-            other => return Err(format!("unsupported model repository scheme '{other}://'")),
-        };
+        let (store, source) = build_store(uri, url.scheme(), CALL_RETRIES)?;
+        let (probe_store, _) = build_store(uri, url.scheme(), RetryConfig { max_retries: 0, ..CALL_RETRIES })?;
         let prefix = StorePath::from(url.path().trim_matches('/'));
-        Ok(ObjectStoreRegistry { store, prefix, uri: uri.to_owned(), cache })
+        Ok(ObjectStoreRegistry { store, probe_store, prefix, uri: uri.to_owned(), source, cache })
     }
 
     fn model_prefix(&self, name: &str) -> Result<StorePath, RegistryError> {
@@ -121,7 +119,7 @@ impl ObjectStoreRegistry {
                     let stream = self.store.get(&meta.location).await.map_err(store_error)?.into_stream();
                     let written = write_stream(&safe_join(&dir, relative)?, stream).await?;
                     if written != meta.size {
-                        return Err(RegistryError::Unavailable(format!(
+                        return Err(RegistryError::Changed(format!(
                             "{relative}: downloaded {written} of {} bytes",
                             meta.size
                         )));
@@ -130,7 +128,7 @@ impl ObjectStoreRegistry {
                 // Changed while being downloaded: the next poll sees the new
                 // fingerprint and fetches again.
                 if fingerprint(entries) != expected {
-                    return Err(RegistryError::Unavailable(format!("version {version} changed during download")));
+                    return Err(RegistryError::Changed(format!("version {version} changed during download")));
                 }
                 Ok(())
             })
@@ -141,6 +139,16 @@ impl ObjectStoreRegistry {
 impl ModelRegistry for ObjectStoreRegistry {
     fn location(&self) -> String {
         self.uri.clone()
+    }
+
+    fn source(&self) -> &'static str {
+        self.source
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), RegistryError>> {
+        Box::pin(async move {
+            self.probe_store.list_with_delimiter(Some(&self.prefix)).await.map(|_| ()).map_err(store_error)
+        })
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {
@@ -159,6 +167,27 @@ impl ModelRegistry for ObjectStoreRegistry {
     ) -> BoxFuture<'a, Result<PathBuf, RegistryError>> {
         Box::pin(self.fetch_now(name, version, fingerprint))
     }
+}
+
+/// The store `uri` names, configured from the environment (AWS_*, GOOGLE_*,
+/// AZURE_*), and its `source` label.
+fn build_store(uri: &str, scheme: &str, retry: RetryConfig) -> Result<(Arc<dyn ObjectStore>, &'static str), String> {
+    Ok(match scheme {
+        "s3" => {
+            let store = object_store::aws::AmazonS3Builder::from_env().with_url(uri).with_retry(retry).build();
+            (Arc::new(store.map_err(|e| e.to_string())?), "s3")
+        }
+        "gs" => {
+            let store =
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(uri).with_retry(retry).build();
+            (Arc::new(store.map_err(|e| e.to_string())?), "gcs")
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            let store = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(uri).with_retry(retry).build();
+            (Arc::new(store.map_err(|e| e.to_string())?), "azure")
+        }
+        other => return Err(format!("unsupported model repository scheme '{other}://'")),
+    })
 }
 
 fn store_error(e: object_store::Error) -> RegistryError {

@@ -12,6 +12,7 @@ use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+pub mod partition;
 pub mod registry_servers;
 pub mod traffic;
 
@@ -332,9 +333,24 @@ impl Server {
 
     /// Waits (up to 30 s) until `name{labels}` reaches at least `at_least`.
     pub async fn wait_metric(&self, name: &str, labels: &[(&str, &str)], at_least: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.metric(name, labels).await.unwrap_or(0.0) < at_least {
-            assert!(Instant::now() < deadline, "{name}{labels:?} never reached {at_least}");
+        self.wait_metric_until(name, labels, Duration::from_secs(30), |v| v >= at_least).await;
+    }
+
+    /// Waits up to `within` until `name{labels}` (0 when absent) satisfies `ok`.
+    pub async fn wait_metric_until(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        within: Duration,
+        ok: impl Fn(f64) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = self.metric(name, labels).await.unwrap_or(0.0);
+            if ok(value) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name}{labels:?} still {value} after {within:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -35,7 +35,8 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
-    /// Starts it again after `kill`, on the same port with the same data.
+    /// Starts it again after `kill`, on the same port with the same data,
+    /// and waits until it answers.
     pub async fn restart(&mut self, health_path: &str) {
         self.child = (self.command)(self.port, &self.dir);
         wait_healthy(&format!("{}{health_path}", self.url), "restarted registry").await;
@@ -48,9 +49,14 @@ fn registry_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// How long a registry server may take to answer after it is started:
+/// `mlflow server` imports for tens of seconds on these 2-core machines,
+/// and over 90 s while the rest of the suite runs beside it.
+const START_DEADLINE: Duration = Duration::from_secs(240);
+
 async fn wait_healthy(url: &str, what: &str) {
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + START_DEADLINE;
     loop {
         // Any HTTP answer means it listens (Azurite answers its root with 400).
         let answered = client.get(url).send().await.is_ok_and(|r| r.status().as_u16() < 500);
