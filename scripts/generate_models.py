@@ -7,6 +7,9 @@ committed artifacts can be checked with `make models && git diff --exit-code`.
   fraud-detection          ONNX MLP 30 -> 16 -> 2 (softmax), versions 1 and 2
   fraud-detection-candle   the same network as version 1, as safetensors for candle
   testdata/repository/all-types   ONNX Identity over every v2 datatype
+  testdata/repository/simple_string   Triton's simple_string: two BYTES inputs of
+                           16 numbers each, parsed (Cast STRING -> INT32), summed
+                           and subtracted, and returned as BYTES
 """
 import hashlib
 import json
@@ -139,6 +142,31 @@ def all_types_onnx():
     return finish(helper.make_graph(nodes, "all_types", inputs, outputs))
 
 
+def simple_string_onnx():
+    """Triton's classic simple_string example, as ONNX: OUTPUT0 = INPUT0 + INPUT1
+    and OUTPUT1 = INPUT0 - INPUT1, element-wise, on numbers sent as strings."""
+    nodes = [
+        helper.make_node("Cast", ["INPUT0"], ["a"], to=TensorProto.INT32),
+        helper.make_node("Cast", ["INPUT1"], ["b"], to=TensorProto.INT32),
+        helper.make_node("Add", ["a", "b"], ["sum"]),
+        helper.make_node("Sub", ["a", "b"], ["difference"]),
+        helper.make_node("Cast", ["sum"], ["OUTPUT0"], to=TensorProto.STRING),
+        helper.make_node("Cast", ["difference"], ["OUTPUT1"], to=TensorProto.STRING),
+    ]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.STRING, ["batch", 16]) for n in ("INPUT0", "INPUT1")]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.STRING, ["batch", 16]) for n in ("OUTPUT0", "OUTPUT1")]
+    return finish(helper.make_graph(nodes, "simple_string", inputs, outputs))
+
+
+SIMPLE_STRING_TOML = """backend = "onnx"
+max_batch_size = 8
+
+# Warm-up sends every BYTES element "0" (a number, so the Casts parse it).
+[warmup]
+bytes_value = "0"
+"""
+
+
 def main():
     fraud = ROOT / "models" / "fraud-detection"
     fraud.mkdir(parents=True, exist_ok=True)
@@ -160,6 +188,11 @@ def main():
     all_types.mkdir(parents=True, exist_ok=True)
     (all_types / "model.toml").write_text('backend = "onnx"\nmax_batch_size = 8\n')
     write_version(all_types, 1, {"model.onnx": all_types_onnx()}, {})
+
+    simple_string = ROOT / "testdata" / "repository" / "simple_string"
+    simple_string.mkdir(parents=True, exist_ok=True)
+    (simple_string / "model.toml").write_text(SIMPLE_STRING_TOML)
+    write_version(simple_string, 1, {"model.onnx": simple_string_onnx()}, {})
 
 
 if __name__ == "__main__":

@@ -99,6 +99,34 @@ def test_every_datatype_round_trips(kind, sluice):
             np.testing.assert_array_equal(got.astype(array.dtype), array, err_msg=datatype)
 
 
+@pytest.mark.parametrize("kind,binary", [("http", False), ("http", True), ("grpc", True)])
+def test_simple_string_as_tritons_example_client_runs_it(kind, binary, sluice):
+    """Triton's simple_string example (strings that the model parses as
+    numbers): served (its warm-up sends numbers, not empty strings) and
+    answered the way Triton's own example client checks it."""
+    module, client = client_for(kind, sluice)
+    assert client.is_model_ready("simple_string")
+    in0 = np.arange(16, dtype=np.int32).reshape(1, 16)
+    in1 = np.ones((1, 16), dtype=np.int32)
+    inputs = []
+    for name, values in (("INPUT0", in0), ("INPUT1", in1)):
+        strings = np.array([str(x).encode() for x in values.ravel()], dtype=np.object_).reshape(values.shape)
+        inp = module.InferInput(name, [1, 16], "BYTES")
+        if kind == "http":
+            inp.set_data_from_numpy(strings, binary_data=binary)
+        else:
+            inp.set_data_from_numpy(strings)
+        inputs.append(inp)
+    if kind == "http":
+        outputs = [module.InferRequestedOutput(n, binary_data=binary) for n in ("OUTPUT0", "OUTPUT1")]
+    else:
+        outputs = [module.InferRequestedOutput(n) for n in ("OUTPUT0", "OUTPUT1")]
+    result = client.infer("simple_string", inputs, outputs=outputs)
+    as_ints = lambda a: np.array([int(v) for v in a.ravel()], dtype=np.int32).reshape(a.shape)
+    np.testing.assert_array_equal(as_ints(result.as_numpy("OUTPUT0")), in0 + in1)
+    np.testing.assert_array_equal(as_ints(result.as_numpy("OUTPUT1")), in0 - in1)
+
+
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_errors_reach_the_client(kind, sluice, features):
     module, client = client_for(kind, sluice)

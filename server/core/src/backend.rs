@@ -88,10 +88,10 @@ pub trait Backend: Send + 'static {
     fn max_batch_size(&self) -> Option<usize> {
         None
     }
-    /// One inference on zero-filled inputs, so the first real request does
-    /// not pay for lazy initialisation. Backends may do more.
-    fn warmup(&mut self) -> Result<(), BackendError> {
-        let batch = warmup_batch(self.metadata());
+    /// One warm-up call on the sample batch `[warmup]` in model.toml
+    /// describes, so the first real request does not pay for lazy
+    /// initialisation. Backends may do more.
+    fn warmup(&mut self, batch: Batch) -> Result<(), BackendError> {
         self.infer(batch).map(|_| ())
     }
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError>;
@@ -129,22 +129,4 @@ pub struct LoadRequest<'a> {
 pub trait BackendLoader: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn Backend>, BackendError>;
-}
-
-/// Zero-filled inputs for a warm-up call: dynamic dimensions become 1.
-pub fn warmup_batch(metadata: &ModelMetadata) -> Batch {
-    let inputs = metadata
-        .inputs
-        .iter()
-        .map(|spec| {
-            let shape: Vec<usize> = spec.shape.iter().map(|&d| if d < 0 { 1 } else { d as usize }).collect();
-            let elements: usize = shape.iter().product();
-            let bytes = match spec.datatype.element_size() {
-                Some(size) => elements * size,
-                None => elements * 4, // empty strings: a zero length prefix each
-            };
-            Tensor::new(spec.name.clone(), spec.datatype, shape, vec![0u8; bytes].into())
-        })
-        .collect();
-    Batch { inputs }
 }

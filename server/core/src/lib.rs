@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod model_config;
 pub mod registry;
+pub mod registry_health;
 pub mod repository;
 pub mod request;
 pub mod scheduler;
@@ -23,6 +24,7 @@ pub mod stats;
 pub mod swap;
 pub mod tensor;
 pub mod validate;
+pub mod warmup;
 
 pub use backend::{
     Backend, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata, TensorSpec,

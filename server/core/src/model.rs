@@ -9,6 +9,7 @@ use crate::metrics::VersionMetrics;
 use crate::model_config::ModelConfig;
 use crate::repository::verify_artifacts;
 use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::warmup::warmup_batch;
 
 /// One servable model version: its metadata and its request queue.
 pub struct ModelHandle {
@@ -67,12 +68,30 @@ pub fn load_instances(
     let mut instances = Vec::with_capacity(config.instances.count);
     for _ in 0..config.instances.count {
         let mut backend = loader.load(&request).map_err(|e| e.0)?;
-        backend.warmup().map_err(|e| format!("warm-up failed: {e}"))?;
+        warm_up(backend.as_mut(), config, dir)?;
         instances.push(backend);
     }
     let metadata = instances.first().map(|b| b.metadata().clone()).ok_or("no instance configured")?;
     check_batching(config, &metadata, instances.first().and_then(|b| b.max_batch_size()))?;
     Ok((metadata, instances))
+}
+
+/// Runs `[warmup]`'s calls on one instance; a failure names every input's
+/// sample, so the fix (another `bytes_value`, a file) is plain.
+fn warm_up(backend: &mut dyn Backend, config: &ModelConfig, dir: &Path) -> Result<(), String> {
+    let metadata = backend.metadata().clone();
+    let batched = config.max_batch_size > 0;
+    let Some(sample) = warmup_batch(&config.warmup, &metadata, batched, dir)? else { return Ok(()) };
+    for _ in 0..config.warmup.count {
+        backend.warmup(sample.batch.clone()).map_err(|e| {
+            format!(
+                "warm-up failed on inputs {}: {e} (configure the samples in [warmup] of model.toml, or set \
+                 warmup.enabled = false)",
+                sample.described
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn check_batching(config: &ModelConfig, metadata: &ModelMetadata, runtime_max: Option<usize>) -> Result<(), String> {

@@ -17,6 +17,9 @@
 //! name = "features"
 //! datatype = "FP32"
 //! shape = [-1, 30]            # full shape; -1 = dynamic, first dim = batch
+//!
+//! [warmup]                    # see warmup.rs: off, zero/random, files, BYTES values
+//! bytes_value = "0"
 //! ```
 //! Backend-specific sections (`[onnx]`, `[candle]`) are passed through to the
 //! backend, which parses them into its own types.
@@ -24,6 +27,7 @@
 use std::path::Path;
 
 use crate::backend::{BackendKind, Device, TensorSpec};
+use crate::warmup::WarmupConfig;
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,8 @@ pub struct ModelConfig {
     pub inputs: Vec<TensorSpec>,
     #[serde(default)]
     pub outputs: Vec<TensorSpec>,
+    #[serde(default)]
+    pub warmup: WarmupConfig,
     #[serde(default)]
     pub onnx: toml::Table,
     #[serde(default)]
@@ -154,6 +160,7 @@ impl ModelConfig {
                 self.max_batch_size
             ));
         }
+        self.warmup.check(self.max_batch_size)?;
         if let VersionPolicy::Latest(0) = self.version_policy {
             return Err("version_policy latest must be at least 1".into());
         }
