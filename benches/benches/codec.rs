@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use prost::Message;
 use serde_json::json;
 use sluice::grpc::convert;
-use sluice::http::decode::decode;
+use sluice::http::decode::{DecodeLimits, decode};
 use sluice::http::encode::{BinaryChoice, encode};
 use sluice_core::{DataType, InferResponse, Parameters, Tensor};
 use sluice_proto::ModelInferRequest;
@@ -28,6 +28,7 @@ fn response(rows: usize) -> InferResponse {
 
 fn bench(c: &mut Criterion) {
     let limit = 1 << 24;
+    let decode_limits = DecodeLimits { max_elements: limit, max_json_depth: 100 };
     for rows in [1usize, 64] {
         let x = features(rows);
         let json_body = Bytes::from(
@@ -35,7 +36,9 @@ fn bench(c: &mut Criterion) {
                 .to_string(),
         );
         c.bench_function(&format!("decode/rest_json/{rows}"), |b| {
-            b.iter(|| decode(json_body.clone(), None, "fraud-detection".into(), None, limit).map(|r| r.inputs.len()))
+            b.iter(|| {
+                decode(json_body.clone(), None, "fraud-detection".into(), None, decode_limits).map(|r| r.inputs.len())
+            })
         });
 
         let header = json!({ "inputs": [{ "name": "features", "shape": [rows, 30], "datatype": "FP32",
@@ -46,7 +49,7 @@ fn bench(c: &mut Criterion) {
         let binary = Bytes::from(binary);
         c.bench_function(&format!("decode/rest_binary/{rows}"), |b| {
             b.iter(|| {
-                decode(binary.clone(), Some(header.len()), "fraud-detection".into(), None, limit)
+                decode(binary.clone(), Some(header.len()), "fraud-detection".into(), None, decode_limits)
                     .map(|r| r.inputs.len())
             })
         });

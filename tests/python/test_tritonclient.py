@@ -161,11 +161,16 @@ def test_inference_statistics(kind, sluice, features):
         assert entry.name == "fraud-detection" and entry.version == "1"
         assert entry.inference_stats.success.count >= 1
         assert entry.inference_count >= 5
+        phases = entry.inference_stats
+        counts = {phases.compute_input.count, phases.compute_infer.count, phases.compute_output.count}
     else:
         entry = stats["model_stats"][0]
         assert entry["name"] == "fraud-detection" and entry["version"] == "1"
         assert entry["inference_stats"]["success"]["count"] >= 1
         assert entry["inference_count"] >= 5
+        counts = {entry["inference_stats"][p]["count"] for p in ("compute_input", "compute_infer", "compute_output")}
+    # perf_analyzer refuses a server whose compute counts disagree.
+    assert len(counts) == 1 and counts.pop() >= 1
 
 
 def index_by_name(kind, client, headers):

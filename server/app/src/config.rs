@@ -129,6 +129,10 @@ pub struct Config {
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
     pub max_request_bytes: usize,
 
+    /// Deepest nesting of arrays and objects accepted in a JSON request body.
+    #[arg(long, env = "SLUICE_MAX_JSON_DEPTH", default_value_t = 100, help_heading = "Limits")]
+    pub max_json_depth: usize,
+
     /// Largest accepted number of elements in one input tensor.
     #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = 1 << 24, help_heading = "Limits")]
     pub max_tensor_elements: usize,
@@ -187,6 +191,7 @@ impl Config {
             http_port: 0,
             grpc_port: 0,
             max_request_bytes: 64 << 20,
+            max_json_depth: 100,
             max_tensor_elements: 1 << 24,
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,

@@ -127,6 +127,17 @@ async fn statistics_over_rest_and_grpc() {
     assert_eq!(stats["inference_stats"]["fail"]["count"], 1);
     assert_eq!(stats["inference_stats"]["queue"]["count"], 3);
     assert!(stats["inference_stats"]["compute_infer"]["ns"].as_u64().expect("ns") > 0);
+    // Every phase counts every successful request, as perf_analyzer checks.
+    for phase in ["compute_input", "compute_infer", "compute_output"] {
+        assert_eq!(stats["inference_stats"][phase]["count"], 3, "{phase}");
+        let per_batch: u64 = stats["batch_stats"]
+            .as_array()
+            .expect("batches")
+            .iter()
+            .map(|b| b[phase]["count"].as_u64().expect("count"))
+            .sum();
+        assert_eq!(per_batch, stats["execution_count"].as_u64().expect("executions"), "{phase} per batch size");
+    }
     assert!(stats["last_inference"].as_u64().expect("ms") > 0);
     assert!(!stats["batch_stats"].as_array().expect("batch stats").is_empty());
     let (_, all_versions) = server.get("/v2/models/fraud-detection/stats").await;

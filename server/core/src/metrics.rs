@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::error::InferError;
-use crate::stats::ModelStats;
+use crate::stats::{ComputeTimes, ModelStats};
 
 /// Latency buckets from 50 us to 30 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -297,9 +297,14 @@ impl VersionMetrics {
         }
     }
 
-    /// One model call of `rows` rows serving `requests` requests.
-    pub fn observe_compute(&self, rows: usize, requests: usize, elapsed: Duration) {
-        self.stats.record_batch(rows, requests, elapsed);
+    /// One model call of `rows` rows serving `requests` requests: its model
+    /// time goes to the compute histogram, and, when it succeeded, all three
+    /// phases to the statistics extension.
+    pub fn observe_compute(&self, rows: usize, requests: usize, times: ComputeTimes, succeeded: bool) {
+        if succeeded {
+            self.stats.record_batch(rows, requests, times);
+        }
+        let elapsed = times.infer;
         if self.metrics.enabled {
             let series = self.series();
             let compute = series.compute.get_or_init(|| {

@@ -29,14 +29,34 @@ pub struct ModelStats {
     pub success: DurationStat,
     pub fail: DurationStat,
     pub queue: DurationStat,
+    pub compute_input: DurationStat,
     pub compute_infer: DurationStat,
+    pub compute_output: DurationStat,
     /// Rows inferred (a batch of 8 rows is 8 inferences).
     inference_count: AtomicU64,
     /// Model calls (batches).
     execution_count: AtomicU64,
     last_inference_ms: AtomicU64,
-    /// Per batch size: calls and their total compute time.
-    batches: Mutex<BTreeMap<usize, (u64, u64)>>,
+    /// Per batch size: calls and their total input, infer and output time.
+    batches: Mutex<BTreeMap<usize, BatchTotals>>,
+}
+
+/// The three phases of one model call, as Triton splits them: assembling
+/// the batch's inputs, running the model, splitting its outputs by request.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ComputeTimes {
+    pub input: Duration,
+    pub infer: Duration,
+    pub output: Duration,
+}
+
+/// Calls of one batch size and the total ns of each phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchTotals {
+    pub calls: u64,
+    pub input_ns: u64,
+    pub infer_ns: u64,
+    pub output_ns: u64,
 }
 
 /// A point-in-time copy, for the protocol.
@@ -51,21 +71,29 @@ pub struct StatsSnapshot {
     pub success: (u64, u64),
     pub fail: (u64, u64),
     pub queue: (u64, u64),
+    pub compute_input: (u64, u64),
     pub compute_infer: (u64, u64),
-    /// (batch size, calls, total compute ns)
-    pub batches: Vec<(usize, u64, u64)>,
+    pub compute_output: (u64, u64),
+    pub batches: Vec<(usize, BatchTotals)>,
 }
 
 impl ModelStats {
-    /// One model call of `rows` rows for `requests` requests.
-    pub fn record_batch(&self, rows: usize, requests: usize, compute: Duration) {
+    /// One successful model call of `rows` rows for `requests` requests.
+    /// As in Triton, each request is counted in every phase with the whole
+    /// batch's time, so the three compute counts always agree.
+    pub fn record_batch(&self, rows: usize, requests: usize, times: ComputeTimes) {
         self.inference_count.fetch_add(rows as u64, Ordering::Relaxed);
         self.execution_count.fetch_add(1, Ordering::Relaxed);
-        self.compute_infer.add(requests as u64, compute * requests as u32);
+        let n = requests as u64;
+        self.compute_input.add(n, times.input * requests as u32);
+        self.compute_infer.add(n, times.infer * requests as u32);
+        self.compute_output.add(n, times.output * requests as u32);
         if let Ok(mut batches) = self.batches.lock() {
             let entry = batches.entry(rows).or_default();
-            entry.0 += 1;
-            entry.1 += compute.as_nanos() as u64;
+            entry.calls += 1;
+            entry.input_ns += times.input.as_nanos() as u64;
+            entry.infer_ns += times.infer.as_nanos() as u64;
+            entry.output_ns += times.output.as_nanos() as u64;
         }
     }
 
@@ -86,12 +114,10 @@ impl ModelStats {
             success: self.success.snapshot(),
             fail: self.fail.snapshot(),
             queue: self.queue.snapshot(),
+            compute_input: self.compute_input.snapshot(),
             compute_infer: self.compute_infer.snapshot(),
-            batches: self
-                .batches
-                .lock()
-                .map(|b| b.iter().map(|(&size, &(calls, ns))| (size, calls, ns)).collect())
-                .unwrap_or_default(),
+            compute_output: self.compute_output.snapshot(),
+            batches: self.batches.lock().map(|b| b.iter().map(|(&size, &t)| (size, t)).collect()).unwrap_or_default(),
         }
     }
 }
@@ -103,14 +129,21 @@ mod tests {
     #[test]
     fn accumulates_like_tritons_statistics() {
         let stats = ModelStats::default();
-        stats.record_batch(8, 3, Duration::from_micros(100));
-        stats.record_batch(8, 2, Duration::from_micros(50));
+        let times = |us: u64| ComputeTimes {
+            input: Duration::from_micros(1),
+            infer: Duration::from_micros(us),
+            output: Duration::from_micros(2),
+        };
+        stats.record_batch(8, 3, times(100));
+        stats.record_batch(8, 2, times(50));
         stats.record_request(true, Duration::from_micros(400));
         stats.record_request(false, Duration::from_micros(10));
         let s = stats.snapshot("m", 2);
         assert_eq!((s.inference_count, s.execution_count), (16, 2));
         assert_eq!(s.compute_infer, (5, 400_000));
-        assert_eq!(s.batches, vec![(8, 2, 150_000)]);
+        assert_eq!((s.compute_input, s.compute_output), ((5, 5_000), (5, 10_000)));
+        let totals = BatchTotals { calls: 2, input_ns: 2_000, infer_ns: 150_000, output_ns: 4_000 };
+        assert_eq!(s.batches, vec![(8, totals)]);
         assert_eq!(s.success, (1, 400_000));
         assert_eq!(s.fail.0, 1);
         assert!(s.last_inference_ms > 0);

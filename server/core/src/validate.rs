@@ -106,6 +106,14 @@ pub fn select_outputs(
     if requested.is_empty() {
         return Ok((0..metadata.outputs.len()).collect());
     }
+    if let Some((i, twice)) =
+        requested.iter().enumerate().find(|(i, r)| requested[..*i].iter().any(|o| o.name == r.name))
+    {
+        return Err(InferError::invalid(format!(
+            "output '{}' is requested more than once (again at position {i})",
+            twice.name
+        )));
+    }
     requested
         .iter()
         .map(|r| {
@@ -186,5 +194,16 @@ mod tests {
         let asked = [RequestedOutput { name: "z".into(), parameters: Default::default() }];
         let err = select_outputs("m", &metadata(), &asked).expect_err("unknown");
         assert!(err.to_string().contains("unknown output 'z'"));
+    }
+
+    #[test]
+    fn an_output_requested_twice_is_refused() {
+        let metadata = metadata();
+        let name = metadata.outputs[0].name.clone();
+        let asked: Vec<RequestedOutput> =
+            (0..2).map(|_| RequestedOutput { name: name.clone(), parameters: Default::default() }).collect();
+        let err = select_outputs("m", &metadata, &asked).expect_err("duplicate");
+        assert!(matches!(err, InferError::InvalidInput(_)));
+        assert!(err.to_string().contains("requested more than once"), "{err}");
     }
 }

@@ -182,20 +182,20 @@ pub fn statistics(snapshots: Vec<StatsSnapshot>) -> ModelStatisticsResponse {
                 success: duration(s.success),
                 fail: duration(s.fail),
                 queue: duration(s.queue),
-                compute_input: duration((0, 0)),
+                compute_input: duration(s.compute_input),
                 compute_infer: duration(s.compute_infer),
-                compute_output: duration((0, 0)),
+                compute_output: duration(s.compute_output),
                 cache_hit: duration((0, 0)),
                 cache_miss: duration((0, 0)),
             }),
             batch_stats: s
                 .batches
                 .into_iter()
-                .map(|(size, calls, ns)| InferBatchStatistics {
+                .map(|(size, t)| InferBatchStatistics {
                     batch_size: size as u64,
-                    compute_input: duration((calls, 0)),
-                    compute_infer: duration((calls, ns)),
-                    compute_output: duration((calls, 0)),
+                    compute_input: duration((t.calls, t.input_ns)),
+                    compute_infer: duration((t.calls, t.infer_ns)),
+                    compute_output: duration((t.calls, t.output_ns)),
                 })
                 .collect(),
         })

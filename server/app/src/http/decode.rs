@@ -4,9 +4,10 @@
 use bytes::Bytes;
 use serde::Deserialize;
 use sluice_core::tensor::{concrete_shape, element_count};
-use sluice_core::{DataType, InferError, InferRequest, ParamValue, Parameters, RequestedOutput, Tensor};
+use sluice_core::{DataType, InferError, InferRequest, ParamValue, Parameters, RequestedOutput, Tensor, TensorSpec};
 
 use super::json_data::FlatData;
+use super::json_depth::exceeds_depth;
 
 type JsonParams = serde_json::Map<String, serde_json::Value>;
 
@@ -73,6 +74,14 @@ fn binary_size(params: &Parameters, name: &str) -> Result<Option<usize>, InferEr
     }
 }
 
+/// What a request body may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_elements: usize,
+    /// Deepest nesting of JSON arrays and objects.
+    pub max_json_depth: usize,
+}
+
 /// Decodes a request body. `header_length` is the value of
 /// `Inference-Header-Content-Length`, when binary data follows the JSON.
 pub fn decode(
@@ -80,8 +89,9 @@ pub fn decode(
     header_length: Option<usize>,
     model_name: String,
     model_version: Option<u64>,
-    max_elements: usize,
+    limits: DecodeLimits,
 ) -> Result<InferRequest, InferError> {
+    let max_elements = limits.max_elements;
     let (json, mut binary) = match header_length {
         Some(n) if n > body.len() => {
             return Err(InferError::invalid(format!(
@@ -92,6 +102,12 @@ pub fn decode(
         Some(n) => (body.slice(..n), body.slice(n..)),
         None => (body, Bytes::new()),
     };
+    if exceeds_depth(&json, limits.max_json_depth) {
+        return Err(InferError::invalid(format!(
+            "the request JSON nests deeper than {} levels (--max-json-depth)",
+            limits.max_json_depth
+        )));
+    }
     let request: RequestJson = serde_json::from_slice(&json)
         .map_err(|e| InferError::invalid(format!("malformed inference request JSON: {e}")))?;
     let mut inputs = Vec::with_capacity(request.inputs.len());
@@ -159,12 +175,76 @@ pub fn decode(
     })
 }
 
+/// Triton's raw binary request (`Inference-Header-Content-Length: 0`): the
+/// whole body is the data of the model's single input. Its shape follows
+/// from the byte count when the input has one dynamic dimension; a BYTES
+/// input takes the body as one element.
+pub fn decode_raw(
+    body: Bytes,
+    input: &TensorSpec,
+    inputs: usize,
+    model_name: String,
+    model_version: Option<u64>,
+    max_elements: usize,
+) -> Result<InferRequest, InferError> {
+    if inputs != 1 {
+        return Err(InferError::invalid(format!(
+            "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input; \
+             '{model_name}' has {inputs}"
+        )));
+    }
+    let name = input.name.clone();
+    let dynamic = input.shape.iter().filter(|&&d| d < 0).count();
+    let (shape, data): (Vec<usize>, Bytes) = match input.datatype.element_size() {
+        None => {
+            let shape = input.shape.iter().map(|_| 1usize).collect();
+            let mut data = Vec::with_capacity(body.len() + 4);
+            sluice_core::tensor::push_string(&mut data, &body);
+            (shape, Bytes::from(data))
+        }
+        Some(size) => {
+            let fixed: usize = input.shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+            let per_unit = fixed * size;
+            if dynamic > 1
+                || per_unit == 0
+                || !body.len().is_multiple_of(per_unit)
+                || (dynamic == 0 && body.len() != per_unit)
+            {
+                return Err(InferError::invalid(format!(
+                    "a raw binary body of {} bytes does not fit input '{name}' ({} {:?}): the shape must follow \
+                     from the byte count",
+                    body.len(),
+                    input.datatype,
+                    input.shape
+                )));
+            }
+            let units = body.len() / per_unit;
+            let shape = input.shape.iter().map(|&d| if d < 0 { units } else { d as usize }).collect();
+            (shape, body)
+        }
+    };
+    let elements =
+        element_count(&shape, max_elements).map_err(|e| InferError::invalid(format!("input '{name}': {e}")))?;
+    debug_assert!(elements > 0 || data.is_empty());
+    Ok(InferRequest {
+        model_name,
+        model_version,
+        id: None,
+        parameters: Parameters::default(),
+        inputs: vec![Tensor::new(name, input.datatype, shape, data)],
+        outputs: Vec::new(),
+        timeout: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LIMITS: DecodeLimits = DecodeLimits { max_elements: 1 << 20, max_json_depth: 100 };
+
     fn run(body: &str) -> Result<InferRequest, InferError> {
-        decode(Bytes::from(body.to_owned()), None, "m".into(), None, 1 << 20)
+        decode(Bytes::from(body.to_owned()), None, "m".into(), None, LIMITS)
     }
 
     #[test]
@@ -182,12 +262,14 @@ mod tests {
         let json = r#"{"inputs":[{"name":"x","shape":[2],"datatype":"UINT8","parameters":{"binary_data_size":2}}]}"#;
         let mut body = json.as_bytes().to_vec();
         body.extend_from_slice(&[7, 9]);
-        let req = decode(Bytes::from(body), Some(json.len()), "m".into(), None, 100).expect("valid");
+        let limits = DecodeLimits { max_elements: 100, ..LIMITS };
+        let req = decode(Bytes::from(body), Some(json.len()), "m".into(), None, limits).expect("valid");
         assert_eq!(&req.inputs[0].data[..], &[7, 9]);
     }
 
     #[test]
     fn rejects_bad_requests_with_reasons() {
+        let too_deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
         let cases = [
             ("{", "malformed"),
             (r#"{"inputs":[{"name":"x","shape":[2],"datatype":"FLOAT","data":[1,2]}]}"#, "unknown datatype"),
@@ -199,11 +281,27 @@ mod tests {
             ),
             (r#"{"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[300]}]}"#, "not a valid UINT8"),
             (r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, "neither"),
+            (too_deep.as_str(), "deeper than 100"),
         ];
         for (body, expected) in cases {
             let err = run(body).expect_err(body);
             assert!(matches!(err, InferError::InvalidInput(_)), "{body}");
             assert!(err.to_string().contains(expected), "{err} should mention {expected}");
         }
+    }
+
+    #[test]
+    fn raw_binary_bodies_take_their_shape_from_the_byte_count() {
+        let spec = |datatype, shape: &[i64]| TensorSpec { name: "x".into(), datatype, shape: shape.to_vec() };
+        let body = Bytes::from(vec![0u8; 3 * 30 * 4]);
+        let req = decode_raw(body.clone(), &spec(DataType::Fp32, &[-1, 30]), 1, "m".into(), None, 1 << 20).expect("ok");
+        assert_eq!(req.inputs[0].shape, vec![3, 30]);
+        let odd = decode_raw(body.slice(..7), &spec(DataType::Fp32, &[-1, 30]), 1, "m".into(), None, 1 << 20);
+        assert!(odd.expect_err("7 bytes").to_string().contains("does not fit input 'x'"));
+        let two = decode_raw(body.clone(), &spec(DataType::Fp32, &[-1, 30]), 2, "m".into(), None, 1 << 20);
+        assert!(two.expect_err("two inputs").to_string().contains("one input"));
+        let text = decode_raw(Bytes::from_static(b"hello"), &spec(DataType::Bytes, &[-1]), 1, "m".into(), None, 9);
+        let text = text.expect("BYTES");
+        assert_eq!((text.inputs[0].shape.clone(), &text.inputs[0].data[..]), (vec![1], &b"\x05\0\0\0hello"[..]));
     }
 }

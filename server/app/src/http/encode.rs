@@ -11,6 +11,9 @@ use super::INFERENCE_HEADER_CONTENT_LENGTH;
 use super::json_data::DataView;
 
 /// Which outputs go binary, decided from the request before it is consumed.
+/// As Triton does it: an output listed in `outputs` is binary only if its
+/// own `binary_data` says so; `binary_data_output` covers the outputs of a
+/// request that lists none.
 pub struct BinaryChoice {
     default: bool,
     per_output: Vec<(String, bool)>,
@@ -27,10 +30,10 @@ fn flag(params: &Parameters, key: &str) -> Option<bool> {
 impl BinaryChoice {
     pub fn new(request_params: &Parameters, outputs: &[RequestedOutput]) -> Self {
         BinaryChoice {
-            default: flag(request_params, "binary_data_output").unwrap_or(false),
+            default: outputs.is_empty() && flag(request_params, "binary_data_output").unwrap_or(false),
             per_output: outputs
                 .iter()
-                .filter_map(|o| flag(&o.parameters, "binary_data").map(|b| (o.name.clone(), b)))
+                .map(|o| (o.name.clone(), flag(&o.parameters, "binary_data").unwrap_or(false)))
                 .collect(),
         }
     }

@@ -15,7 +15,7 @@ use sluice_core::request::parse_version;
 use sluice_core::stats::StatsSnapshot;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
-use super::decode::decode;
+use super::decode::{DecodeLimits, decode, decode_raw};
 use super::encode::{BinaryChoice, encode};
 use super::error::ApiError;
 use super::{HttpState, INFERENCE_HEADER_CONTENT_LENGTH};
@@ -156,7 +156,15 @@ async fn read_request(
         return Err(too_large());
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    decode(body, header_length, model, version, state.inference_limits())
+    if header_length == Some(0) {
+        let info = state.inference.model_metadata(&model, version)?;
+        let Some(input) = info.inputs.first() else {
+            return Err(InferError::invalid(format!("model '{model}' has no inputs")));
+        };
+        let max_elements = state.decode_limits().max_elements;
+        return decode_raw(body, input, info.inputs.len(), model, version, max_elements);
+    }
+    decode(body, header_length, model, version, state.decode_limits())
 }
 
 fn statistics_json(snapshots: Vec<StatsSnapshot>) -> Json<serde_json::Value> {
@@ -174,15 +182,15 @@ fn statistics_json(snapshots: Vec<StatsSnapshot>) -> Json<serde_json::Value> {
                     "success": duration(s.success),
                     "fail": duration(s.fail),
                     "queue": duration(s.queue),
-                    "compute_input": duration((0, 0)),
+                    "compute_input": duration(s.compute_input),
                     "compute_infer": duration(s.compute_infer),
-                    "compute_output": duration((0, 0)),
+                    "compute_output": duration(s.compute_output),
                 },
-                "batch_stats": s.batches.iter().map(|&(size, calls, ns)| json!({
+                "batch_stats": s.batches.iter().map(|&(size, t)| json!({
                     "batch_size": size,
-                    "compute_input": duration((calls, 0)),
-                    "compute_infer": duration((calls, ns)),
-                    "compute_output": duration((calls, 0)),
+                    "compute_input": duration((t.calls, t.input_ns)),
+                    "compute_infer": duration((t.calls, t.infer_ns)),
+                    "compute_output": duration((t.calls, t.output_ns)),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -236,8 +244,8 @@ fn header_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
 }
 
 impl HttpState {
-    fn inference_limits(&self) -> usize {
-        self.inference.limits().max_tensor_elements
+    fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits { max_elements: self.inference.limits().max_tensor_elements, max_json_depth: self.max_json_depth }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod encode;
 mod error;
 mod handlers;
 mod json_data;
+mod json_depth;
 mod repository;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub struct HttpState {
     pub inference: Arc<Inference>,
     pub registry: prometheus::Registry,
     pub max_request_bytes: usize,
+    pub max_json_depth: usize,
     pub admin_token: Option<String>,
 }
 
@@ -77,6 +79,7 @@ pub async fn serve(
         inference,
         registry,
         max_request_bytes: config.max_request_bytes,
+        max_json_depth: config.max_json_depth,
         admin_token: config.admin_token.clone(),
     };
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await

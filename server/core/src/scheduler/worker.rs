@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -10,6 +11,7 @@ use crate::backend::{Backend, Batch};
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
 use crate::scheduler::state::Pending;
+use crate::stats::ComputeTimes;
 use crate::tensor::Tensor;
 
 /// A batch handed to a worker.
@@ -47,22 +49,37 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
         return;
     }
     let row_counts: Vec<usize> = requests.iter().map(|p| p.rows).collect();
+    let (rows, count) = (row_counts.iter().sum(), row_counts.len());
+    let started = Instant::now();
     let batch = assemble(&mut requests);
-    let started = std::time::Instant::now();
+    let assembled = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| backend.infer(batch)));
-    metrics.observe_compute(row_counts.iter().sum(), row_counts.len(), started.elapsed());
+    let inferred = Instant::now();
+    let mut times = ComputeTimes { input: assembled - started, infer: inferred - assembled, output: Duration::ZERO };
     let outputs = match result {
         Ok(Ok(out)) => out.outputs,
-        Ok(Err(e)) => return fail(requests, InferError::Backend(e.0)),
-        Err(_) => return fail(requests, InferError::Backend("the model panicked while running this batch".into())),
+        Ok(Err(e)) => {
+            metrics.observe_compute(rows, count, times, false);
+            return fail(requests, InferError::Backend(e.0));
+        }
+        Err(_) => {
+            metrics.observe_compute(rows, count, times, false);
+            return fail(requests, InferError::Backend("the model panicked while running this batch".into()));
+        }
     };
     if requests.len() == 1 || !job.batched {
+        metrics.observe_compute(rows, count, times, true);
         if let Some(p) = requests.pop() {
             let _ = p.reply.send(Ok(outputs));
         }
         return;
     }
-    match split(&outputs, &row_counts) {
+    let split = split(&outputs, &row_counts);
+    times.output = inferred.elapsed();
+    // Recorded before the replies go out: a client that reads the
+    // statistics after its answer sees its own request counted.
+    metrics.observe_compute(rows, count, times, split.is_ok());
+    match split {
         Ok(per_request) => {
             for (p, outs) in requests.into_iter().zip(per_request) {
                 let _ = p.reply.send(Ok(outs));
