@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     println!("cargo:rerun-if-changed=grpc_predict_v2.proto");
+    println!("cargo:rerun-if-changed=model_config.proto");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -128,6 +128,52 @@ def test_simple_string_as_tritons_example_client_runs_it(kind, binary, sluice):
 
 
 @pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_model_config_as_tritons_clients_read_it(kind, sluice):
+    module, client = client_for(kind, sluice)
+    if kind == "grpc":
+        config = client.get_model_config("simple_string", as_json=True)["config"]
+    else:
+        config = client.get_model_config("simple_string")
+    assert config["name"] == "simple_string"
+    assert int(config["max_batch_size"]) == 8
+    assert [i["name"] for i in config["input"]] == ["INPUT0", "INPUT1"]
+    assert config["input"][0]["data_type"] == "TYPE_STRING"
+    assert [int(d) for d in config["input"][0]["dims"]] == [16]
+    assert "dynamic_batching" in config
+
+
+def test_streaming_with_tritons_grpc_client(sluice, features):
+    """start_stream / async_stream_infer / stop_stream: every request is
+    answered on the stream, matched by id, with the unary numbers; an error
+    arrives as an error for that request."""
+    import queue
+
+    client = grpcclient.InferenceServerClient(sluice.grpc_url)
+    answers = queue.Queue()
+    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    for i in range(40):
+        inp = grpcclient.InferInput("features", [1, 30], "FP32")
+        inp.set_data_from_numpy(features[i % len(features)].reshape(1, 30))
+        client.async_stream_infer("fraud-detection", [inp], model_version="1", request_id=f"s-{i}")
+    bad = grpcclient.InferInput("features", [1, 29], "FP32")
+    bad.set_data_from_numpy(np.zeros((1, 29), dtype=np.float32))
+    client.async_stream_infer("fraud-detection", [bad], request_id="bad")
+    client.stop_stream()
+    results, errors = {}, []
+    while not answers.empty():
+        result, error = answers.get()
+        if error is not None:
+            errors.append(error)
+        else:
+            results[result.get_response().id] = result.as_numpy("probabilities")
+    assert len(results) == 40 and len(errors) == 1
+    assert "features" in errors[0].message()
+    for i in (0, 17, 39):
+        row = features[i % len(features)].reshape(1, 30)
+        np.testing.assert_array_equal(results[f"s-{i}"], onnxruntime_reference("1", row))
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_errors_reach_the_client(kind, sluice, features):
     module, client = client_for(kind, sluice)
     inp = module.InferInput("features", list(features.shape), "FP32")

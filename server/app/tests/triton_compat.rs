@@ -116,3 +116,159 @@ async fn json_nested_past_the_limit_is_refused_and_the_limit_is_configurable() {
     let (status, body) = strict.post_json(FRAUD, &nested_data).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn model_configuration_over_rest_and_grpc_in_tritons_shape() {
+    let repo = fraud_repo(
+        "config-ext",
+        "backend = \"onnx\"\nmax_batch_size = 16\nversion_policy = { latest = 2 }\n[batching]\n\
+         max_queue_delay_us = 250\npreferred_batch_sizes = [4, 8]\nmax_queue_size = 99\ndefault_timeout_us = 5000\n\
+         [instances]\ncount = 2\n[warmup]\nbatch_size = 2\ndata = \"random\"\n",
+    );
+    let server = Server::ready(repository_config(&repo.0)).await;
+    let (status, config) = server.get("/v2/models/fraud-detection/config").await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["name"], "fraud-detection");
+    assert_eq!(
+        (config["platform"].as_str(), config["backend"].as_str()),
+        (Some("onnxruntime_onnx"), Some("onnxruntime"))
+    );
+    assert_eq!(config["max_batch_size"], 16);
+    assert_eq!(config["version_policy"], json!({ "latest": { "num_versions": 2 } }));
+    assert_eq!(config["input"][0]["name"], "features");
+    assert_eq!(config["input"][0]["data_type"], "TYPE_FP32");
+    assert_eq!(config["input"][0]["dims"], json!([30]), "dims exclude the batch dimension");
+    assert_eq!(config["output"][0]["dims"], json!([2]));
+    let batching = &config["dynamic_batching"];
+    assert_eq!(batching["preferred_batch_size"], json!([4, 8]));
+    assert_eq!(batching["max_queue_delay_microseconds"], 250);
+    assert_eq!(batching["default_queue_policy"]["max_queue_size"], 99);
+    assert_eq!(batching["default_queue_policy"]["default_timeout_microseconds"], 5000);
+    assert_eq!(config["instance_group"][0]["count"], 2);
+    assert_eq!(config["instance_group"][0]["kind"], "KIND_CPU");
+    let warmup = &config["model_warmup"][0];
+    assert_eq!((warmup["batch_size"].as_u64(), warmup["count"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(warmup["inputs"]["features"], json!({ "data_type": "TYPE_FP32", "dims": [30], "random_data": true }));
+    let (status, v1) = server.get("/v2/models/fraud-detection/versions/1/config").await;
+    assert_eq!((status, &v1["name"]), (200, &json!("fraud-detection")));
+    assert_eq!(server.get("/v2/models/fraud-detection/versions/9/config").await.0, 404);
+    assert_eq!(server.get("/v2/models/nope/config").await.0, 404);
+
+    let mut grpc = server.grpc().await;
+    let request = ModelConfigRequest { name: "fraud-detection".into(), version: String::new() };
+    let config = grpc.model_config(request).await.expect("ModelConfig").into_inner().config.expect("config");
+    assert_eq!((config.name.as_str(), config.max_batch_size), ("fraud-detection", 16));
+    assert_eq!(config.input[0].dims, vec![30]);
+    assert_eq!(config.input[0].data_type, sluice_proto::DataType::TypeFp32 as i32);
+    let Some(model_config::SchedulingChoice::DynamicBatching(batching)) = config.scheduling_choice else {
+        panic!("dynamic batching");
+    };
+    assert_eq!(batching.max_queue_delay_microseconds, 250);
+    assert_eq!(config.instance_group[0].count, 2);
+    let missing = grpc.model_config(ModelConfigRequest { name: "nope".into(), version: String::new() }).await;
+    assert_eq!(missing.expect_err("unknown").code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_model_without_batching_reports_its_full_dims_and_no_batcher() {
+    let repo = fraud_repo("config-nobatch", "backend = \"onnx\"\nmax_batch_size = 0\n[warmup]\nenabled = false\n");
+    let server = Server::ready(repository_config(&repo.0)).await;
+    let (status, config) = server.get("/v2/models/fraud-detection/config").await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["max_batch_size"], 0);
+    assert_eq!(config["input"][0]["dims"], json!([-1, 30]));
+    assert!(config.get("dynamic_batching").is_none(), "{config}");
+    assert_eq!(config["model_warmup"], json!([]));
+}
+
+fn stream_request(id: usize, rows: usize, model: &str) -> ModelInferRequest {
+    ModelInferRequest {
+        model_name: model.into(),
+        model_version: "1".into(),
+        id: format!("req-{id}"),
+        inputs: vec![InferInputTensor {
+            name: "features".into(),
+            datatype: "FP32".into(),
+            shape: vec![rows as i64, 30],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![raw_f32(&features(rows, id as u64)).into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn streaming_answers_every_request_by_id_with_unary_numbers_and_errors_in_band() {
+    let server = Server::ready(repository_config(models_dir())).await;
+    let mut grpc = server.grpc().await;
+    const REQUESTS: usize = 200;
+    let (tx, rx) = tokio::sync::mpsc::channel(REQUESTS + 1);
+    for id in 0..REQUESTS {
+        // Every 50th names a model that does not exist: an error on the stream.
+        let model = if id % 50 == 49 { "no-such-model" } else { "fraud-detection" };
+        tx.send(stream_request(id, 1 + id % 3, model)).await.expect("queue");
+    }
+    drop(tx);
+    let mut answers = grpc
+        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ModelStreamInfer")
+        .into_inner();
+    let mut seen = std::collections::HashMap::new();
+    while let Some(message) = answers.message().await.expect("stream") {
+        let response = message.infer_response.expect("each answer names its request");
+        seen.insert(response.id.clone(), (message.error_message, response));
+    }
+    assert_eq!(seen.len(), REQUESTS, "one answer per request");
+    for id in [0, 1, 2, 77, 198] {
+        let (error, streamed) = &seen[&format!("req-{id}")];
+        assert!(error.is_empty(), "{error}");
+        let unary = grpc.model_infer(stream_request(id, 1 + id % 3, "fraud-detection")).await.expect("unary");
+        assert_eq!(streamed.raw_output_contents, unary.into_inner().raw_output_contents, "request {id}");
+    }
+    let (error, failed) = &seen["req-49"];
+    assert!(error.contains("unknown model 'no-such-model'"), "{error}");
+    assert_eq!(failed.model_name, "no-such-model");
+    let served = server.metric("model_inference_requests_total", &[("protocol", "grpc"), ("code", "200")]).await;
+    assert!(served.unwrap_or(0.0) >= (REQUESTS - 4) as f64, "streamed requests are counted like unary ones");
+}
+
+#[tokio::test]
+async fn a_closed_stream_withdraws_what_it_left_queued() {
+    // One instance, one row per model call: most requests wait in the queue.
+    let repo = fraud_repo(
+        "stream-cancel",
+        "backend = \"onnx\"\nmax_batch_size = 1\n[batching]\nmax_queue_delay_us = 0\nmax_queue_size = 4096\n",
+    );
+    let server = Server::ready(repository_config(&repo.0)).await;
+    let mut grpc = server.grpc().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    for id in 0..3000 {
+        tx.send(stream_request(id, 1, "fraud-detection")).await.expect("queue");
+    }
+    let mut answers = grpc
+        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ModelStreamInfer")
+        .into_inner();
+    answers.message().await.expect("stream").expect("a first answer");
+    drop(answers);
+    drop(tx);
+    // The queue empties without running the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, stats) = server.get("/v2/models/fraud-detection/versions/1/stats").await;
+        let ran = stats["model_stats"][0]["inference_stats"]["success"]["count"].as_u64().unwrap_or(0);
+        let depth = server.metric("model_queue_depth", &[("model", "fraud-detection"), ("version", "1")]).await;
+        if depth.unwrap_or(0.0) == 0.0 && ran < 3000 {
+            // Settled: what ran stays below what was sent.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let (_, later) = server.get("/v2/models/fraud-detection/versions/1/stats").await;
+            let ran_later = later["model_stats"][0]["inference_stats"]["success"]["count"].as_u64().unwrap_or(0);
+            assert!(ran_later < 3000, "withdrawn requests never ran ({ran_later} of 3000)");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "queue never drained (ran {ran})");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

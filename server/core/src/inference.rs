@@ -68,7 +68,7 @@ pub struct ServerInfo {
 pub const SERVER_INFO: ServerInfo = ServerInfo {
     name: "sluice",
     version: env!("CARGO_PKG_VERSION"),
-    extensions: &["binary_tensor_data", "model_repository", "statistics"],
+    extensions: &["binary_tensor_data", "model_configuration", "model_repository", "statistics"],
 };
 
 pub struct Inference {
@@ -164,7 +164,7 @@ impl Inference {
     }
 
     /// The model version a request addresses: the one named, else the newest.
-    fn resolve(&self, name: &str, version: Option<u64>) -> Result<Arc<ModelHandle>, InferError> {
+    pub(crate) fn resolve(&self, name: &str, version: Option<u64>) -> Result<Arc<ModelHandle>, InferError> {
         let table = self.table.load();
         let entry = table.get(name).ok_or_else(|| unknown_model(name, &table))?;
         let found = match version {

@@ -5,6 +5,7 @@
 //! wires those in, so the core can be tested and benchmarked on its own.
 
 pub mod backend;
+pub mod config_view;
 pub mod control;
 pub mod datatype;
 pub mod elements;

@@ -3,8 +3,10 @@
 
 pub mod convert;
 mod deadline;
+mod model_config;
 mod repository;
 mod status;
+mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -117,6 +119,25 @@ impl GrpcInferenceService for InferenceService {
         self.authorize(&request)?;
         self.inference.unload(&request.into_inner().model_name).await.map_err(to_status)?;
         Ok(Response::new(RepositoryModelUnloadResponse {}))
+    }
+
+    type ModelStreamInferStream = stream::ResponseStream;
+
+    async fn model_stream_infer(
+        &self,
+        request: Request<tonic::Streaming<ModelInferRequest>>,
+    ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+        Ok(Response::new(stream::serve(self.inference.clone(), request.into_inner())))
+    }
+
+    async fn model_config(
+        &self,
+        request: Request<ModelConfigRequest>,
+    ) -> Result<Response<ModelConfigResponse>, Status> {
+        let request = request.into_inner();
+        let version = parse_version(&request.version).map_err(to_status)?;
+        let view = self.inference.model_config(&request.name, version).map_err(to_status)?;
+        Ok(Response::new(ModelConfigResponse { config: Some(model_config::config(view)) }))
     }
 
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {

@@ -15,6 +15,7 @@ use sluice_core::request::parse_version;
 use sluice_core::stats::StatsSnapshot;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
+use super::config_json::config_json;
 use super::decode::{DecodeLimits, decode, decode_raw};
 use super::encode::{BinaryChoice, encode};
 use super::error::ApiError;
@@ -68,6 +69,21 @@ pub async fn model_version_metadata(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let version = parse_version(&version)?;
     Ok(metadata_json(state.inference.model_metadata(&model, version)?))
+}
+
+pub async fn model_config(
+    State(state): AppState,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(config_json(&state.inference.model_config(&model, None)?)))
+}
+
+pub async fn model_version_config(
+    State(state): AppState,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let version = parse_version(&version)?;
+    Ok(Json(config_json(&state.inference.model_config(&model, version)?)))
 }
 
 fn ready_response(state: &HttpState, model: &str, version: Option<u64>) -> Result<Response, ApiError> {

@@ -1,5 +1,6 @@
 //! REST transport (axum): decode, call the core, encode. Nothing else.
 
+mod config_json;
 pub mod decode;
 pub mod encode;
 mod error;
@@ -40,6 +41,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/v2/health/ready", get(handlers::ready))
         .route("/v2/models/{model}", get(handlers::model_metadata))
         .route("/v2/models/{model}/versions/{version}", get(handlers::model_version_metadata))
+        .route("/v2/models/{model}/config", get(handlers::model_config))
+        .route("/v2/models/{model}/versions/{version}/config", get(handlers::model_version_config))
         .route("/v2/models/{model}/ready", get(handlers::model_ready))
         .route("/v2/models/{model}/versions/{version}/ready", get(handlers::model_version_ready))
         .route("/v2/models/{model}/infer", post(handlers::infer))
