@@ -75,11 +75,11 @@ fn bench(c: &mut Criterion) {
 
         let out = response(rows);
         let json_choice = BinaryChoice::new(&Parameters::new(), &[]);
-        c.bench_function(&format!("encode/rest_json/{rows}"), |b| b.iter(|| encode(&out, &json_choice)));
+        c.bench_function(&format!("encode/rest_json/{rows}"), |b| b.iter(|| encode(&out, &json_choice, None)));
         let mut all_binary = Parameters::new();
         all_binary.insert("binary_data_output".into(), sluice_core::ParamValue::Bool(true));
         let binary_choice = BinaryChoice::new(&all_binary, &[]);
-        c.bench_function(&format!("encode/rest_binary/{rows}"), |b| b.iter(|| encode(&out, &binary_choice)));
+        c.bench_function(&format!("encode/rest_binary/{rows}"), |b| b.iter(|| encode(&out, &binary_choice, None)));
         c.bench_function(&format!("encode/grpc_protobuf/{rows}"), |b| {
             b.iter(|| convert::response(out.clone()).encode_to_vec().len())
         });

@@ -142,6 +142,20 @@ def test_model_config_as_tritons_clients_read_it(kind, sluice):
     assert "dynamic_batching" in config
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_compressed_requests_and_responses(kind, algorithm, sluice, features):
+    module, client = client_for(kind, sluice)
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    inp.set_data_from_numpy(features)
+    if kind == "http":
+        result = client.infer("fraud-detection", [inp], model_version="1",
+                              request_compression_algorithm=algorithm, response_compression_algorithm=algorithm)
+    else:
+        result = client.infer("fraud-detection", [inp], model_version="1", compression_algorithm=algorithm)
+    np.testing.assert_array_equal(result.as_numpy("probabilities"), onnxruntime_reference("1", features))
+
+
 def test_streaming_with_tritons_grpc_client(sluice, features):
     """start_stream / async_stream_infer / stop_stream: every request is
     answered on the stream, matched by id, with the unary numbers; an error

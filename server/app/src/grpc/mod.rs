@@ -18,6 +18,7 @@ use sluice_core::request::parse_version;
 use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use sluice_proto::*;
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use crate::admin::authorize;
@@ -189,9 +190,14 @@ pub async fn serve(
     use axum::serve::ListenerExt;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(report_health(inference.clone(), reporter));
-    let service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config.admin_token.clone()))
+    let mut service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config.admin_token.clone()))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
+    // Compressed messages both ways, as the client asks (grpc-encoding /
+    // grpc-accept-encoding); the size limit applies after decompression.
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Deflate, CompressionEncoding::Zstd] {
+        service = service.accept_compressed(encoding).send_compressed(encoding);
+    }
     let router = tonic::service::Routes::new(health).add_service(service).prepare().into_axum_router();
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

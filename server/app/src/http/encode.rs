@@ -8,6 +8,7 @@ use serde::Serialize;
 use sluice_core::{InferResponse, ParamValue, Parameters, RequestedOutput};
 
 use super::INFERENCE_HEADER_CONTENT_LENGTH;
+use super::compression::{Encoding, compress};
 use super::json_data::DataView;
 
 /// Which outputs go binary, decided from the request before it is consumed.
@@ -68,7 +69,10 @@ struct BinaryParams {
     binary_data_size: usize,
 }
 
-pub fn encode(response: &InferResponse, choice: &BinaryChoice) -> Response {
+/// The response body, compressed with `compression` when the client asked
+/// for it (`Inference-Header-Content-Length` then counts the uncompressed
+/// JSON, as in Triton).
+pub fn encode(response: &InferResponse, choice: &BinaryChoice, compression: Option<Encoding>) -> Response {
     let mut binary: Vec<&[u8]> = Vec::new();
     let outputs = response
         .outputs
@@ -104,8 +108,16 @@ pub fn encode(response: &InferResponse, choice: &BinaryChoice) -> Response {
     for chunk in binary {
         body.extend_from_slice(chunk);
     }
+    let packed = compression.and_then(|encoding| Some((compress(&body, encoding).ok()?, encoding)));
+    let (body, encoding) = match packed {
+        Some((packed, encoding)) => (packed, Some(encoding)),
+        None => (body, None),
+    };
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
+    if let Some(encoding) = encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding.as_str()));
+    }
     if has_binary {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         headers.insert(INFERENCE_HEADER_CONTENT_LENGTH, HeaderValue::from(header_len));

@@ -15,6 +15,7 @@ use sluice_core::request::parse_version;
 use sluice_core::stats::StatsSnapshot;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
+use super::compression::{decompress, request_encoding, response_encoding};
 use super::config_json::config_json;
 use super::decode::{DecodeLimits, decode, decode_raw};
 use super::encode::{BinaryChoice, encode};
@@ -143,7 +144,7 @@ async fn run_infer(
     };
     let choice = BinaryChoice::new(&request.parameters, &request.outputs);
     let response = state.inference.infer(request, Protocol::Rest).await?;
-    Ok(encode(&response, &choice))
+    Ok(encode(&response, &choice, response_encoding(headers)))
 }
 
 /// Reads the body within the size limit and decodes it.
@@ -155,11 +156,7 @@ async fn read_request(
     body: Body,
 ) -> Result<InferRequest, InferError> {
     let header_length = header_length(headers)?;
-    if let Some(encoding) = headers.get(header::CONTENT_ENCODING).filter(|v| *v != "identity") {
-        return Err(InferError::invalid(format!(
-            "Content-Encoding {encoding:?} is not supported; send the body uncompressed"
-        )));
-    }
+    let encoding = request_encoding(headers)?;
     let limit = state.max_request_bytes;
     let too_large = || {
         InferError::PayloadTooLarge(format!(
@@ -171,7 +168,10 @@ async fn read_request(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let mut body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    if let Some(encoding) = encoding {
+        body = decompress(body, encoding, limit).await?;
+    }
     if header_length == Some(0) {
         let info = state.inference.model_metadata(&model, version)?;
         let Some(input) = info.inputs.first() else {

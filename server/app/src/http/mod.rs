@@ -1,5 +1,6 @@
 //! REST transport (axum): decode, call the core, encode. Nothing else.
 
+pub mod compression;
 mod config_json;
 pub mod decode;
 pub mod encode;
