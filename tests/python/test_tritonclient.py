@@ -6,7 +6,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import ADMIN_TOKEN, onnxruntime_reference
+from conftest import ADMIN_TOKEN, ROOT, onnxruntime_reference
 
 CLIENTS = {"http": (httpclient, "http_url"), "grpc": (grpcclient, "grpc_url")}
 
@@ -276,3 +276,26 @@ def test_repository_control(kind, sluice_explicit, features):
     assert client.is_model_ready("fraud-detection", "2")
     with pytest.raises(InferenceServerException, match="explicit|unknown|no model"):
         client.load_model("no-such-model", headers=auth)
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_load_with_config_overrides_and_model_files(kind, sluice_explicit, features):
+    """load_model(config=..., files=...) as Triton's clients send it: the
+    overrides show in get_model_config, the uploaded file is what serves."""
+    module, client = client_for(kind, sluice_explicit)
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    name = f"uploaded-{kind}"
+    onnx = (ROOT / "models" / "fraud-detection" / "1" / "model.onnx").read_bytes()
+    config = '{"max_batch_size": 8, "dynamic_batching": {"max_queue_delay_microseconds": 50}}'
+    client.load_model(name, headers=auth, config=config, files={"file:1/model.onnx": onnx})
+    assert client.is_model_ready(name)
+    served = client.get_model_config(name, as_json=True)["config"] if kind == "grpc" else client.get_model_config(name)
+    assert int(served["max_batch_size"]) == 8
+    assert int(served["dynamic_batching"]["max_queue_delay_microseconds"]) == 50
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    inp.set_data_from_numpy(features)
+    result = client.infer(name, [inp])
+    np.testing.assert_array_equal(result.as_numpy("probabilities"), onnxruntime_reference(1, features))
+    with pytest.raises(InferenceServerException, match="inside the model directory"):
+        client.load_model(name, headers=auth, config=config, files={"file:../x.onnx": onnx})
+    client.unload_model(name, headers=auth)

@@ -93,7 +93,14 @@ async fn explicit_mode_loads_and_unloads_on_request() {
     // Bad load requests are refused with a reason.
     for (path, body, want) in [
         ("fraud-detection", json!({ "parameters": { "config": "{not json" } }), 400),
-        ("fraud-detection", json!({ "parameters": { "config": "{\"max_batch_size\": 8}" } }), 400),
+        ("fraud-detection", json!({ "parameters": { "config": "{\"sequence_batching\": {}}" } }), 400),
+        (
+            "fraud-detection",
+            json!({ "parameters": { "config": "{\"dynamic_batching\": {\"preferred_batch_size\": [1000]}}" } }),
+            400,
+        ),
+        ("fraud-detection", json!({ "parameters": { "file:../escape": "AAAA" } }), 400),
+        ("fraud-detection", json!({ "parameters": { "file:1/model.onnx": "not base64!" } }), 400),
         ("fraud-detection", json!({ "parameters": { "config": 5 } }), 400),
         ("no-such-model", json!({}), 404),
     ] {
@@ -102,6 +109,7 @@ async fn explicit_mode_loads_and_unloads_on_request() {
         assert!(error["error"].is_string(), "{error}");
     }
     assert_eq!(infer_status(&server, "fraud-detection").await.0, 200, "still serving after refused loads");
+    server.wait_versions("fraud-detection", &[1]).await;
 
     // gRPC load and index.
     let request = RepositoryModelLoadRequest { model_name: "fraud-detection-candle".into(), ..Default::default() };

@@ -97,7 +97,7 @@ impl Inference {
             max_batch_size: config.max_batch_size,
             inputs,
             outputs: without_batch(&info.outputs),
-            version_policy: self.control.policy_override(name).unwrap_or_else(|| config.version_policy.clone()),
+            version_policy: config.version_policy.clone(),
             dynamic_batching: batched.then(|| config.batching.clone()),
             instance_count: config.instances.count,
             device: config.instances.device,

@@ -2,14 +2,17 @@
 //! registry is polled, and the repository API (index, load, unload).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::InferError;
 use crate::inference::{Inference, ModelState};
-use crate::model_config::{ModelConfig, VersionPolicy};
+use crate::load_override::LoadOverride;
+use crate::model_config::ModelConfig;
 use crate::registry::{ModelRegistry, RegistryError};
 use crate::swap::Retry;
+use crate::uploads::{self, ModelFiles};
 
 /// Longest wait between whole polls while the registry is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -60,7 +63,9 @@ struct ModelControl {
     failed: HashMap<u64, Failure>,
     /// The last model-level failure (bad model.toml), reported once.
     model_failure: Option<String>,
-    policy_override: Option<VersionPolicy>,
+    load_override: Option<LoadOverride>,
+    /// The directory of files the last load request uploaded.
+    uploaded: Option<PathBuf>,
 }
 
 /// Per-model bookkeeping that is off the request path: one async lock per
@@ -78,12 +83,21 @@ impl Control {
         self.models().entry(name.to_owned()).or_default().lock.clone()
     }
 
-    pub(crate) fn policy_override(&self, name: &str) -> Option<VersionPolicy> {
-        self.models().get(name).and_then(|m| m.policy_override.clone())
+    pub(crate) fn load_override(&self, name: &str) -> Option<LoadOverride> {
+        self.models().get(name).and_then(|m| m.load_override.clone())
     }
 
-    fn set_policy_override(&self, name: &str, policy: Option<VersionPolicy>) {
-        self.models().entry(name.to_owned()).or_default().policy_override = policy;
+    fn set_load_override(&self, name: &str, load_override: Option<LoadOverride>) {
+        self.models().entry(name.to_owned()).or_default().load_override = load_override;
+    }
+
+    pub(crate) fn uploaded(&self, name: &str) -> Option<PathBuf> {
+        self.models().get(name).and_then(|m| m.uploaded.clone())
+    }
+
+    /// Sets the model's upload directory; returns the one it replaces.
+    fn set_uploaded(&self, name: &str, dir: Option<PathBuf>) -> Option<PathBuf> {
+        std::mem::replace(&mut self.models().entry(name.to_owned()).or_default().uploaded, dir)
     }
 
     pub(crate) fn known_failure(
@@ -135,7 +149,10 @@ impl Control {
         if let Some(model) = self.models().get_mut(name) {
             model.failed.clear();
             model.model_failure = None;
-            model.policy_override = None;
+            model.load_override = None;
+            if let Some(dir) = model.uploaded.take() {
+                uploads::remove(&dir);
+            }
         }
     }
 
@@ -302,15 +319,46 @@ impl Inference {
         index
     }
 
-    /// Loads (or reloads) a model from the registry, explicit mode only. A
-    /// `policy` overrides model.toml's version policy until the next load.
-    /// Returns once the new versions serve; the replaced ones drain behind.
-    pub async fn load(&self, name: &str, policy: Option<VersionPolicy>) -> Result<(), InferError> {
+    /// Loads (or reloads) a model from the registry, explicit mode only.
+    /// `overrides` (version policy, batching, instances) replace model.toml's
+    /// settings until the next load. Returns once the new versions serve; the
+    /// replaced ones drain behind.
+    ///
+    /// `files` (path inside the model directory, content) replace the
+    /// repository as the model's source, as Triton's `file:` parameters do;
+    /// a later load without files goes back to the repository.
+    pub async fn load(
+        &self,
+        name: &str,
+        overrides: Option<LoadOverride>,
+        files: ModelFiles,
+    ) -> Result<(), InferError> {
         self.check_explicit("load")?;
-        self.control.set_policy_override(name, policy);
+        let upload = if files.is_empty() { None } else { Some(uploads::write_model_files(name, &files)?) };
+        let lock = self.control.lock_for(name);
+        let previous_override = self.control.load_override(name);
+        let previous_upload = {
+            let _guard = lock.lock().await;
+            self.control.set_load_override(name, overrides);
+            self.control.set_uploaded(name, upload.clone())
+        };
         let result = self.sync_model(name, Retry::Always).await;
-        if let Err(InferError::NotFound(_)) = &result {
-            self.control.reset(name);
+        match &result {
+            Ok(()) => {
+                if let Some(old) = previous_upload.filter(|old| Some(old) != upload.as_ref()) {
+                    uploads::remove(&old);
+                }
+            }
+            Err(InferError::NotFound(_)) if upload.is_none() => self.control.reset(name),
+            // A load that fails changes nothing: the old source and
+            // overrides stay for the versions still serving.
+            Err(_) => {
+                let _guard = lock.lock().await;
+                self.control.set_load_override(name, previous_override);
+                if let Some(failed) = self.control.set_uploaded(name, previous_upload) {
+                    uploads::remove(&failed);
+                }
+            }
         }
         result
     }

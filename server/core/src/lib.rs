@@ -11,6 +11,7 @@ pub mod datatype;
 pub mod elements;
 pub mod error;
 pub mod inference;
+pub mod load_override;
 pub mod local_registry;
 pub mod memory;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub mod scheduler;
 pub mod stats;
 pub mod swap;
 pub mod tensor;
+pub mod uploads;
 pub mod validate;
 pub mod warmup;
 

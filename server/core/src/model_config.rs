@@ -147,7 +147,8 @@ impl ModelConfig {
         Self::from_toml(&text, &shown)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The rules model.toml must follow (also applied to load overrides).
+    pub fn check(&self) -> Result<(), String> {
         if self.instances.count == 0 {
             return Err("instances.count must be at least 1".into());
         }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::InferError;
 use crate::inference::{Inference, ModelState};
+use crate::local_registry::LocalRegistry;
 use crate::metrics::{Metrics, VersionMetrics};
 use crate::model::{LoadedVersion, ModelHandle, load_instances, start_handle};
-use crate::model_config::VersionPolicy;
 use crate::registry::{ModelListing, ModelRegistry, RegistryError};
 
 /// How long a drained version is polled for its last in-flight request.
@@ -42,12 +42,16 @@ impl Inference {
     pub(crate) async fn sync_model(&self, name: &str, retry: Retry) -> Result<(), InferError> {
         let lock = self.control.lock_for(name);
         let _guard = lock.lock().await;
-        let listing = match self.registry.describe(name).await {
+        let source = self.source_of(name);
+        let mut listing = match source.describe(name).await {
             Ok(listing) => listing,
             Err(e) => return Err(self.describe_failed(name, e)),
         };
+        if let Some(overrides) = self.control.load_override(name) {
+            listing.config = overrides.apply(&listing.config)?;
+        }
         self.control.clear_model_failure(name);
-        let policy = self.control.policy_override(name).unwrap_or_else(|| listing.config.version_policy.clone());
+        let policy = listing.config.version_policy.clone();
         let selected = policy.select(&listing.version_numbers());
         let entry = self.entry(name);
         let current = entry.as_ref().map(|e| e.versions.clone()).unwrap_or_default();
@@ -78,7 +82,7 @@ impl Inference {
                 failures.push(format!("version {version}: {why}"));
                 continue;
             }
-            match self.load_version(&listing, version, fingerprint).await {
+            match self.load_version(source.as_ref(), &listing, version, fingerprint).await {
                 Ok(handle) => {
                     self.control.forget_failure(name, version);
                     fresh.insert(version, handle);
@@ -128,6 +132,15 @@ impl Inference {
         if complete { Ok(()) } else { Err(InferError::Backend(format!("model '{name}': {}", failures.join("; ")))) }
     }
 
+    /// Where a model's versions come from: the files its last load request
+    /// uploaded, if any, else the registry.
+    fn source_of(&self, name: &str) -> Arc<dyn ModelRegistry> {
+        match self.control.uploaded(name) {
+            Some(dir) => Arc::new(LocalRegistry::SingleModel { name: name.to_owned(), dir }),
+            None => self.registry.clone(),
+        }
+    }
+
     /// Maps a failed `describe`, marking a model that serves nothing failed.
     fn describe_failed(&self, name: &str, error: RegistryError) -> InferError {
         match error {
@@ -154,13 +167,14 @@ impl Inference {
     /// queue; it is not published yet.
     async fn load_version(
         &self,
+        source: &dyn ModelRegistry,
         listing: &ModelListing,
         version: u64,
         fingerprint: &str,
     ) -> Result<Arc<ModelHandle>, VersionFailure> {
         let started = Instant::now();
         let name = listing.name.as_str();
-        let dir = self.registry.fetch(name, version, fingerprint).await.map_err(|e| match e {
+        let dir = source.fetch(name, version, fingerprint).await.map_err(|e| match e {
             RegistryError::Unavailable(why) | RegistryError::NotFound(why) | RegistryError::Changed(why) => {
                 VersionFailure::Transient(why)
             }
@@ -253,78 +267,4 @@ pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
     let _ = metrics.loaded.remove_label_values(&labels);
     metrics.swaps_total.with_label_values(&[&name, "unloaded"]).inc();
     tracing::info!(model = %name, version, "model version drained and unloaded");
-}
-
-/// A version policy from a load request's `config` parameter (Triton's
-/// model-config JSON). Only `version_policy` can be overridden; Triton's
-/// spelling and model.toml's are both accepted.
-pub fn policy_from_load_config(config: &str) -> Result<VersionPolicy, InferError> {
-    let bad = |why: String| InferError::InvalidInput(format!("invalid 'config' load parameter: {why}"));
-    let value: serde_json::Value = serde_json::from_str(config).map_err(|e| bad(e.to_string()))?;
-    let object = value.as_object().ok_or_else(|| bad("expected a JSON object".into()))?;
-    if let Some(other) = object.keys().find(|k| !matches!(k.as_str(), "name" | "version_policy")) {
-        return Err(bad(format!("'{other}' cannot be overridden at load time; only version_policy can")));
-    }
-    let policy = object.get("version_policy").ok_or_else(|| bad("no version_policy given".into()))?;
-    parse_policy(policy).ok_or_else(|| {
-        bad(format!(
-            "version_policy {policy} is not one of {{\"latest\": {{\"num_versions\": N}}}}, {{\"all\": {{}}}}, \
-             {{\"specific\": {{\"versions\": [..]}}}}"
-        ))
-    })
-}
-
-fn parse_policy(value: &serde_json::Value) -> Option<VersionPolicy> {
-    if value.as_str() == Some("all") {
-        return Some(VersionPolicy::All);
-    }
-    let (kind, body) = value.as_object().filter(|o| o.len() == 1)?.iter().next()?;
-    let number = |v: &serde_json::Value| v.as_u64().or_else(|| v.as_str()?.parse().ok());
-    match kind.as_str() {
-        "all" => Some(VersionPolicy::All),
-        "latest" => {
-            let n = number(body.get("num_versions").unwrap_or(body))?;
-            (n > 0).then_some(VersionPolicy::Latest(n as usize))
-        }
-        "specific" => {
-            let list = body.get("versions").unwrap_or(body).as_array()?;
-            let versions: Option<Vec<u64>> = list.iter().map(number).collect();
-            versions.filter(|v| !v.is_empty()).map(VersionPolicy::Specific)
-        }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_triton_and_toml_version_policies() {
-        let parse = |s: &str| policy_from_load_config(s);
-        assert_eq!(
-            parse(r#"{"version_policy": {"specific": {"versions": [2]}}}"#).ok(),
-            Some(VersionPolicy::Specific(vec![2]))
-        );
-        assert_eq!(
-            parse(r#"{"version_policy": {"specific": ["1", 3]}}"#).ok(),
-            Some(VersionPolicy::Specific(vec![1, 3]))
-        );
-        assert_eq!(
-            parse(r#"{"version_policy": {"latest": {"num_versions": 2}}}"#).ok(),
-            Some(VersionPolicy::Latest(2))
-        );
-        assert_eq!(parse(r#"{"name": "m", "version_policy": {"all": {}}}"#).ok(), Some(VersionPolicy::All));
-        assert_eq!(parse(r#"{"version_policy": "all"}"#).ok(), Some(VersionPolicy::All));
-        for bad in [
-            "not json",
-            "[]",
-            r#"{"max_batch_size": 4}"#,
-            r#"{"version_policy": {"latest": {"num_versions": 0}}}"#,
-            r#"{"version_policy": {"specific": {"versions": []}}}"#,
-            r#"{"version_policy": {"newest": 1}}"#,
-        ] {
-            assert!(matches!(parse(bad), Err(InferError::InvalidInput(_))), "{bad}");
-        }
-    }
 }

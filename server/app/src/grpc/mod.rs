@@ -108,8 +108,8 @@ impl GrpcInferenceService for InferenceService {
     ) -> Result<Response<RepositoryModelLoadResponse>, Status> {
         self.authorize(&request)?;
         let request = request.into_inner();
-        let policy = repository::load_policy(&request.parameters).map_err(to_status)?;
-        self.inference.load(&request.model_name, policy).await.map_err(to_status)?;
+        let (overrides, files) = repository::load_parameters(request.parameters).map_err(to_status)?;
+        self.inference.load(&request.model_name, overrides, files).await.map_err(to_status)?;
         Ok(Response::new(RepositoryModelLoadResponse {}))
     }
 

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use sluice_core::swap::policy_from_load_config;
-use sluice_core::{IndexEntry, InferError, VersionPolicy};
+use sluice_core::load_override::LoadOverride;
+use sluice_core::uploads::ModelFiles;
+use sluice_core::{IndexEntry, InferError};
 use sluice_proto::model_repository_parameter::ParameterChoice;
 use sluice_proto::{ModelRepositoryParameter, RepositoryIndexResponse, repository_index_response};
 
@@ -21,17 +22,29 @@ pub fn repository_index(rows: Vec<IndexEntry>) -> RepositoryIndexResponse {
     }
 }
 
-/// The version-policy override in a load request's `config` parameter.
-pub fn load_policy(
-    parameters: &HashMap<String, ModelRepositoryParameter>,
-) -> Result<Option<VersionPolicy>, InferError> {
-    match parameters.get("config").and_then(|p| p.parameter_choice.as_ref()) {
-        None => Ok(None),
-        Some(ParameterChoice::StringParam(config)) => policy_from_load_config(config).map(Some),
-        Some(ParameterChoice::BytesParam(config)) => {
-            let text = std::str::from_utf8(config).map_err(|_| InferError::invalid("'config' is not UTF-8"))?;
-            policy_from_load_config(text).map(Some)
+/// A load request's `config` parameter (overrides) and `file:` parameters
+/// (model files uploaded with it).
+pub fn load_parameters(
+    parameters: HashMap<String, ModelRepositoryParameter>,
+) -> Result<(Option<LoadOverride>, ModelFiles), InferError> {
+    let mut overrides = None;
+    let mut files = Vec::new();
+    for (key, parameter) in parameters {
+        match (key.as_str(), parameter.parameter_choice) {
+            ("config", Some(ParameterChoice::StringParam(config))) => overrides = Some(LoadOverride::parse(&config)?),
+            ("config", Some(ParameterChoice::BytesParam(config))) => {
+                let text = std::str::from_utf8(&config).map_err(|_| InferError::invalid("'config' is not UTF-8"))?;
+                overrides = Some(LoadOverride::parse(text)?);
+            }
+            ("config", _) => return Err(InferError::invalid("'config' must be a string parameter holding JSON")),
+            (path, Some(ParameterChoice::BytesParam(content))) if path.starts_with("file:") => {
+                files.push((path["file:".len()..].to_owned(), content));
+            }
+            (path, _) if path.starts_with("file:") => {
+                return Err(InferError::invalid(format!("parameter '{path}' must be a bytes parameter")));
+            }
+            _ => {}
         }
-        Some(_) => Err(InferError::invalid("'config' must be a string parameter holding JSON")),
     }
+    Ok((overrides, files))
 }

@@ -8,22 +8,24 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sluice_core::InferError;
-use sluice_core::swap::policy_from_load_config;
+use sluice_core::load_override::LoadOverride;
 
 use super::HttpState;
 use super::error::ApiError;
 use crate::admin::authorize;
 
-/// Repository requests are small JSON documents.
+/// Repository requests other than load are small JSON documents.
 const MAX_BODY: usize = 1 << 20;
 
 type AppState = State<Arc<HttpState>>;
 
 pub async fn index(State(state): AppState, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     check_token(&state, &headers)?;
-    let body = read_json(body).await?;
+    let body = read_json(body, MAX_BODY).await?;
     let ready = match body.get("ready") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(ready)) => *ready,
@@ -55,13 +57,34 @@ pub async fn load(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
-    let body = read_json(body).await?;
-    let policy = match body.get("parameters").and_then(|p| p.get("config")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(config)) => Some(policy_from_load_config(config)?),
-        Some(other) => return Err(InferError::invalid(format!("'config' must be a JSON string, not {other}")).into()),
+    // Model files may ride along (base64), so the inference body limit applies.
+    let body = read_json(body, state.max_request_bytes).await?;
+    let parameters = match body.get("parameters") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(parameters)) => parameters.clone(),
+        Some(other) => return Err(InferError::invalid(format!("'parameters' must be an object, not {other}")).into()),
     };
-    state.inference.load(&model, policy).await?;
+    let mut overrides = None;
+    let mut files = Vec::new();
+    for (key, value) in parameters {
+        match (key.as_str(), value) {
+            ("config", Value::String(config)) => overrides = Some(LoadOverride::parse(&config)?),
+            ("config", other) => {
+                return Err(InferError::invalid(format!("'config' must be a JSON string, not {other}")).into());
+            }
+            (key, Value::String(encoded)) if key.starts_with("file:") => {
+                let content = BASE64.decode(encoded.as_bytes()).map_err(|e| {
+                    InferError::invalid(format!("parameter '{key}' must be base64-encoded file content: {e}"))
+                })?;
+                files.push((key["file:".len()..].to_owned(), content.into()));
+            }
+            (key, _) if key.starts_with("file:") => {
+                return Err(InferError::invalid(format!("parameter '{key}' must be a base64 string")).into());
+            }
+            _ => {}
+        }
+    }
+    state.inference.load(&model, overrides, files).await?;
     Ok(empty_ok())
 }
 
@@ -72,7 +95,7 @@ pub async fn unload(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
-    read_json(body).await?;
+    read_json(body, MAX_BODY).await?;
     state.inference.unload(&model).await?;
     Ok(empty_ok())
 }
@@ -83,10 +106,10 @@ fn check_token(state: &HttpState, headers: &HeaderMap) -> Result<(), InferError>
 }
 
 /// The optional JSON object body (an empty body is `{}`).
-async fn read_json(body: Body) -> Result<Value, InferError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+async fn read_json(body: Body, limit: usize) -> Result<Value, InferError> {
+    let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| InferError::PayloadTooLarge(format!("repository requests are limited to {MAX_BODY} bytes")))?;
+        .map_err(|_| InferError::PayloadTooLarge(format!("this repository request is limited to {limit} bytes")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
