@@ -30,7 +30,7 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py
-	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_prometheus.py tests/python/test_dashboard.py
+	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_prometheus.py tests/python/test_dashboard.py tests/python/test_perf_analyzer.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -299,3 +299,47 @@ def test_load_with_config_overrides_and_model_files(kind, sluice_explicit, featu
     with pytest.raises(InferenceServerException, match="inside the model directory"):
         client.load_model(name, headers=auth, config=config, files={"file:../x.onnx": onnx})
     client.unload_model(name, headers=auth)
+
+
+def test_aio_clients_infer_concurrently_read_config_and_stream(sluice, features):
+    """tritonclient's asyncio clients (HTTP and gRPC), including the gRPC
+    aio stream_infer."""
+    import asyncio
+
+    import tritonclient.grpc.aio as grpcaio
+    import tritonclient.http.aio as httpaio
+
+    def request(module, i):
+        inp = module.InferInput("features", [1, 30], "FP32")
+        inp.set_data_from_numpy(features[i % len(features)].reshape(1, 30))
+        return inp
+
+    async def main():
+        http = httpaio.InferenceServerClient(sluice.http_url)
+        grpc = grpcaio.InferenceServerClient(sluice.grpc_url)
+        try:
+            results = await asyncio.gather(
+                *[http.infer("fraud-detection", [request(httpaio, i)], model_version="1") for i in range(10)],
+                *[grpc.infer("fraud-detection", [request(grpcaio, i)], model_version="1") for i in range(10)],
+            )
+            for i, result in enumerate(results):
+                row = features[(i % 10) % len(features)].reshape(1, 30)
+                np.testing.assert_array_equal(result.as_numpy("probabilities"), onnxruntime_reference("1", row))
+            assert (await http.get_model_config("simple_string"))["max_batch_size"] == 8
+            assert (await grpc.get_model_config("simple_string")).config.max_batch_size == 8
+
+            async def requests():
+                for i in range(20):
+                    yield {"model_name": "fraud-detection", "model_version": "1",
+                           "inputs": [request(grpcaio, i)], "request_id": f"aio-{i}"}
+
+            answered = {}
+            async for result, error in grpc.stream_infer(inputs_iterator=requests()):
+                assert error is None, error
+                answered[result.get_response().id] = result.as_numpy("probabilities")
+            assert sorted(answered) == sorted(f"aio-{i}" for i in range(20))
+        finally:
+            await http.close()
+            await grpc.close()
+
+    asyncio.run(main())

@@ -255,11 +255,6 @@ impl BatchingTask {
             let taken = batch.len();
             let now = self.depth.fetch_sub(taken, Ordering::AcqRel) - taken;
             self.metrics.set_depth(now);
-            let started = Instant::now();
-            self.metrics.observe_batch(
-                batch.iter().map(|p| p.rows).sum(),
-                batch.iter().map(|p| started.saturating_duration_since(p.enqueued)),
-            );
             if self.workers[worker].send(Job { requests: batch, batched: self.batched }).is_err() {
                 tracing::error!(worker, "model instance thread is gone");
             }

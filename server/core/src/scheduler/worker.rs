@@ -51,6 +51,9 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
     let row_counts: Vec<usize> = requests.iter().map(|p| p.rows).collect();
     let (rows, count) = (row_counts.iter().sum(), row_counts.len());
     let started = Instant::now();
+    // Queue time ends here, when an instance starts on the batch (as in
+    // Triton): the hand-off to this thread is waiting, not overhead.
+    metrics.observe_batch(rows, requests.iter().map(|p| started.saturating_duration_since(p.enqueued)));
     let batch = assemble(&mut requests);
     let assembled = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| backend.infer(batch)));
