@@ -327,12 +327,7 @@ impl Inference {
     /// `files` (path inside the model directory, content) replace the
     /// repository as the model's source, as Triton's `file:` parameters do;
     /// a later load without files goes back to the repository.
-    pub async fn load(
-        &self,
-        name: &str,
-        overrides: Option<LoadOverride>,
-        files: ModelFiles,
-    ) -> Result<(), InferError> {
+    pub async fn load(&self, name: &str, overrides: Option<LoadOverride>, files: ModelFiles) -> Result<(), InferError> {
         self.check_explicit("load")?;
         let upload = if files.is_empty() { None } else { Some(uploads::write_model_files(name, &files)?) };
         let lock = self.control.lock_for(name);
