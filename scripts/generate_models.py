@@ -7,6 +7,8 @@ committed artifacts can be checked with `make models && git diff --exit-code`.
   fraud-detection          ONNX MLP 30 -> 16 -> 2 (softmax), versions 1 and 2
   fraud-detection-candle   the same network as version 1, as safetensors for candle
   testdata/repository/all-types   ONNX Identity over every v2 datatype
+  testdata/repository/tf-example   TF Serving's REST API example inputs (tag: BYTES,
+                           signal: 5 floats, sensor: 2x2 floats), echoed back
   testdata/repository/simple_string   Triton's simple_string: two BYTES inputs of
                            16 numbers each, parsed (Cast STRING -> INT32), summed
                            and subtracted, and returned as BYTES
@@ -158,6 +160,16 @@ def simple_string_onnx():
     return finish(helper.make_graph(nodes, "simple_string", inputs, outputs))
 
 
+def tf_example_onnx():
+    """The inputs of TF Serving's REST API documentation example, echoed."""
+    specs = [("tag", TensorProto.STRING, ["batch"]), ("signal", TensorProto.FLOAT, ["batch", 5]),
+             ("sensor", TensorProto.FLOAT, ["batch", 2, 2])]
+    inputs = [helper.make_tensor_value_info(n, t, s) for n, t, s in specs]
+    outputs = [helper.make_tensor_value_info(f"{n}_out", t, s) for n, t, s in specs]
+    nodes = [helper.make_node("Identity", [n], [f"{n}_out"]) for n, _, _ in specs]
+    return finish(helper.make_graph(nodes, "tf_example", inputs, outputs))
+
+
 SIMPLE_STRING_TOML = """backend = "onnx"
 max_batch_size = 8
 
@@ -188,6 +200,11 @@ def main():
     all_types.mkdir(parents=True, exist_ok=True)
     (all_types / "model.toml").write_text('backend = "onnx"\nmax_batch_size = 8\n')
     write_version(all_types, 1, {"model.onnx": all_types_onnx()}, {})
+
+    tf_example = ROOT / "testdata" / "repository" / "tf-example"
+    tf_example.mkdir(parents=True, exist_ok=True)
+    (tf_example / "model.toml").write_text('backend = "onnx"\nmax_batch_size = 8\n')
+    write_version(tf_example, 1, {"model.onnx": tf_example_onnx()}, {})
 
     simple_string = ROOT / "testdata" / "repository" / "simple_string"
     simple_string.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,8 @@ pub enum Protocol {
     RestJson,
     /// POST with the binary tensor extension.
     RestBinary,
+    /// KServe v1: POST /v1/models/{m}:predict with {"instances": rows}.
+    V1,
     /// gRPC ModelInfer with raw_input_contents.
     Grpc,
 }

@@ -13,6 +13,13 @@ pub fn rest_json(rows: usize) -> Bytes {
     Bytes::from(body.to_string())
 }
 
+/// KServe v1 / TF Serving row format: one nested row per instance.
+pub fn v1_json(rows: usize) -> Bytes {
+    let x = features(rows);
+    let instances: Vec<&[f32]> = x.chunks(30).collect();
+    Bytes::from(json!({ "instances": instances }).to_string())
+}
+
 /// Returns the body and the JSON header's length.
 pub fn rest_binary(rows: usize) -> (Bytes, usize) {
     let x = features(rows);

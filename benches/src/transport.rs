@@ -128,17 +128,22 @@ impl RestClient {
 impl Client {
     pub async fn connect(args: &Args) -> anyhow::Result<Client> {
         match args.protocol {
-            Protocol::RestJson | Protocol::RestBinary => {
+            Protocol::RestJson | Protocol::RestBinary | Protocol::V1 => {
                 let (body, header_len) = match args.protocol {
                     Protocol::RestBinary => {
                         let (body, n) = payload::rest_binary(args.rows);
                         (body, Some(n))
                     }
+                    Protocol::V1 => (payload::v1_json(args.rows), None),
                     _ => (payload::rest_json(args.rows), None),
+                };
+                let uri = match args.protocol {
+                    Protocol::V1 => format!("/v1/models/{}:predict", args.model),
+                    _ => format!("/v2/models/{}/infer", args.model),
                 };
                 Ok(Client::Rest(Arc::new(RestClient {
                     addr: args.http.clone(),
-                    uri: format!("/v2/models/{}/infer", args.model),
+                    uri,
                     body,
                     header_len,
                     idle: Mutex::new(Vec::new()),

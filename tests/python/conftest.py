@@ -44,6 +44,8 @@ def start_sluice(*extra_args):
         [str(binary), "serve", "--model-repository", str(repo), "--host", "127.0.0.1",
          "--http-port", str(http_port), "--grpc-port", str(grpc_port), *extra_args],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        # Generic names sluice also reads (KServe-style deployments) stay out.
+        env={k: v for k, v in os.environ.items() if k not in ("MODEL_PATH", "MAX_BATCH_SIZE", "WORKERS")},
     )
     server = Sluice(http_port, grpc_port)
     deadline = time.time() + 60

@@ -63,3 +63,22 @@ def test_candle_model_through_the_sdk(sluice, features):
 
     probabilities = run(go()).outputs[0].as_numpy()
     np.testing.assert_allclose(probabilities, onnxruntime_reference(1, features), atol=1e-5)
+
+
+def test_v1_rest_client_predicts_like_v2(sluice, features):
+    """The SDK's v1 client (RESTConfig(protocol="v1")): readiness, then
+    :predict in rows and in columns; the numbers equal onnxruntime's."""
+    async def go():
+        client = InferenceRESTClient(RESTConfig(protocol="v1", retries=0))
+        try:
+            assert await client.is_model_ready(sluice.base_url, "fraud-detection")
+            rows = await client.infer(sluice.base_url, {"instances": features.tolist()}, model_name="fraud-detection")
+            columns = await client.infer(sluice.base_url, {"inputs": features.tolist()}, model_name="fraud-detection")
+            return rows, columns
+        finally:
+            await client.close()
+
+    rows, columns = run(go())
+    expected = onnxruntime_reference(2, features)
+    np.testing.assert_array_equal(np.array(rows["predictions"], dtype=np.float32), expected)
+    np.testing.assert_array_equal(np.array(columns["outputs"], dtype=np.float32), expected)

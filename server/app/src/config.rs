@@ -60,7 +60,7 @@ pub struct Config {
         alias = "model-store",
         env = "SLUICE_MODEL_REPOSITORY",
         value_name = "DIR|URI",
-        required_unless_present = "model_dir",
+        required_unless_present_any = ["model_dir", "model_path"],
         conflicts_with = "model_dir",
         help_heading = "Models"
     )]
@@ -76,6 +76,21 @@ pub struct Config {
         help_heading = "Models"
     )]
     pub model_dir: Option<PathBuf>,
+
+    /// Models for deployments configured the KServe / TF Serving way (env MODEL_PATH): a repository (a
+    /// directory of model directories) or one model's directory, served under --model-name (default: the
+    /// directory's name). --model-repository and --model-dir win over it.
+    #[arg(long, env = "MODEL_PATH", value_name = "DIR", help_heading = "Models")]
+    pub model_path: Option<PathBuf>,
+
+    /// max_batch_size of models whose model.toml sets none (env MAX_BATCH_SIZE); applies only to models whose
+    /// tensors have a dynamic first dimension.
+    #[arg(long, env = "MAX_BATCH_SIZE", value_name = "N", help_heading = "Models")]
+    pub default_max_batch_size: Option<usize>,
+
+    /// Instances of models whose model.toml sets no instance count (env WORKERS).
+    #[arg(long, env = "WORKERS", value_name = "N", help_heading = "Models")]
+    pub default_instances: Option<usize>,
 
     /// Name to serve the --model-dir model under.
     #[arg(long, alias = "model_name", env = "SLUICE_MODEL_NAME", value_name = "NAME", help_heading = "Models")]
@@ -186,6 +201,9 @@ impl Config {
             model_cache_dir: None,
             admin_token: None,
             model_dir: None,
+            model_path: None,
+            default_max_batch_size: None,
+            default_instances: None,
             model_name: None,
             host: IpAddr::from([127, 0, 0, 1]),
             http_port: 0,

@@ -17,7 +17,7 @@ use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
 use sluice_core::metrics::{Metrics, Role};
 use sluice_core::repository;
-use sluice_core::{ControlMode, Inference, Limits, Loaders, LocalRegistry, ModelRegistry};
+use sluice_core::{ControlMode, Inference, Limits, Loaders, LocalRegistry, ModelDefaults, ModelRegistry};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -83,7 +83,9 @@ impl App {
         let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
         let mode = config.model_control_mode.into();
-        let inference = Arc::new(Inference::new(loaders, limits, metrics, source, mode));
+        let defaults =
+            ModelDefaults { max_batch_size: config.default_max_batch_size, instance_count: config.default_instances };
+        let inference = Arc::new(Inference::new(loaders, limits, metrics, source, mode).with_model_defaults(defaults));
         let loading = inference.clone();
         let named = config.load_model.clone();
         let poll_every = std::time::Duration::from_secs_f64(config.repository_poll_secs.max(0.05));
@@ -174,6 +176,28 @@ fn open_registry(config: &Config) -> anyhow::Result<Arc<dyn ModelRegistry>> {
             repository::model_names(&root)?;
             Ok(Arc::new(LocalRegistry::Repository(root)))
         }
-        _ => anyhow::bail!("give --model-repository DIR|URI, or --model-dir DIR with --model-name NAME"),
+        _ => match &config.model_path {
+            Some(path) => open_model_path(path, config.model_name.as_deref()),
+            None => anyhow::bail!("give --model-repository DIR|URI, or --model-dir DIR with --model-name NAME"),
+        },
     }
+}
+
+/// MODEL_PATH: a repository when it holds model directories (with
+/// model.toml), else one model's directory.
+fn open_model_path(path: &std::path::Path, name: Option<&str>) -> anyhow::Result<Arc<dyn ModelRegistry>> {
+    if !repository::model_names(path).unwrap_or_default().is_empty() {
+        return Ok(Arc::new(LocalRegistry::Repository(path.to_path_buf())));
+    }
+    let name = match name {
+        Some(name) => name.to_owned(),
+        None => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .with_context(|| format!("cannot name the model in {}: set --model-name", path.display()))?,
+    };
+    repository::read_model(&name, path)?;
+    tracing::info!(model = %name, dir = %path.display(), "serving the model directory MODEL_PATH names");
+    Ok(Arc::new(LocalRegistry::SingleModel { name, dir: path.to_path_buf() }))
 }

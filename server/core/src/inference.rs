@@ -12,7 +12,7 @@ use crate::backend::TensorSpec;
 use crate::control::{Control, ControlMode};
 use crate::error::InferError;
 use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
-use crate::model::{Loaders, ModelHandle};
+use crate::model::{Loaders, ModelDefaults, ModelHandle};
 use crate::registry::ModelRegistry;
 use crate::registry_health::ObservedRegistry;
 use crate::request::{InferRequest, InferResponse};
@@ -80,6 +80,7 @@ pub struct Inference {
     pub(crate) registry: Arc<ObservedRegistry>,
     pub(crate) mode: ControlMode,
     pub(crate) control: Control,
+    pub(crate) model_defaults: ModelDefaults,
 }
 
 impl Inference {
@@ -100,7 +101,14 @@ impl Inference {
             registry,
             mode,
             control: Control::default(),
+            model_defaults: ModelDefaults::default(),
         }
+    }
+
+    /// Server-wide defaults for what model.toml leaves unset.
+    pub fn with_model_defaults(mut self, defaults: ModelDefaults) -> Self {
+        self.model_defaults = defaults;
+        self
     }
 
     pub fn control_mode(&self) -> ControlMode {
@@ -146,6 +154,13 @@ impl Inference {
             Some(v) => entry.versions.contains_key(&v),
             None => !entry.versions.is_empty(),
         })
+    }
+
+    /// The names of the models this server knows (loaded, loading or failed).
+    pub fn model_names_served(&self) -> Vec<String> {
+        let mut names = self.model_names();
+        names.sort();
+        names
     }
 
     pub fn model_metadata(&self, name: &str, version: Option<u64>) -> Result<ModelInfo, InferError> {

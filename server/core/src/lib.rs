@@ -37,7 +37,7 @@ pub use datatype::DataType;
 pub use error::{BackendError, InferError};
 pub use inference::{Inference, ModelInfo, ModelState, ServerInfo};
 pub use local_registry::LocalRegistry;
-pub use model::Loaders;
+pub use model::{Loaders, ModelDefaults};
 pub use model_config::{ModelConfig, VersionPolicy};
 pub use registry::{ModelListing, ModelRegistry, RegistryError};
 pub use request::{InferRequest, InferResponse, ParamValue, Parameters, RequestedOutput};

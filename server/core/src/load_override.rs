@@ -180,6 +180,7 @@ impl LoadOverride {
         }
         if let Some(n) = self.max_batch_size {
             out.max_batch_size = n;
+            out.defaulted.max_batch_size = false;
         }
         if let Some(delay) = self.max_queue_delay_us {
             out.batching.max_queue_delay_us = delay;
@@ -195,6 +196,7 @@ impl LoadOverride {
         }
         if let Some(count) = self.instance_count {
             out.instances.count = count;
+            out.defaulted.instance_count = false;
         }
         if let Some(device) = self.device {
             out.instances.device = device;

@@ -22,6 +22,8 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 pub enum Protocol {
     Rest = 0,
     Grpc = 1,
+    /// KServe's v1 data plane (`:predict`) on the REST port.
+    V1 = 2,
 }
 
 impl Protocol {
@@ -29,6 +31,7 @@ impl Protocol {
         match self {
             Protocol::Rest => "rest",
             Protocol::Grpc => "grpc",
+            Protocol::V1 => "v1",
         }
     }
 }
@@ -228,8 +231,8 @@ struct RoleSeries {
     role: Arc<String>,
     queue: OnceLock<Histogram>,
     compute: OnceLock<Histogram>,
-    /// By protocol (REST, gRPC): latency and successful requests.
-    requests: [OnceLock<(Histogram, IntCounter)>; 2],
+    /// By protocol (REST, gRPC, v1): latency and successful requests.
+    requests: [OnceLock<(Histogram, IntCounter)>; 3],
 }
 
 impl RoleSeries {

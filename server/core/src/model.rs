@@ -16,7 +16,12 @@ pub struct ModelHandle {
     pub name: String,
     pub version: u64,
     pub metadata: ModelMetadata,
+    /// The configuration it serves with: model.toml, load overrides and the
+    /// server's defaults applied.
     pub config: ModelConfig,
+    /// The configuration as listed (before server defaults), to tell
+    /// whether the registry changed it.
+    pub listed_config: ModelConfig,
     pub scheduler: Scheduler,
     pub metrics: Arc<VersionMetrics>,
     /// The registry's fingerprint of the files this version was loaded from.
@@ -51,29 +56,64 @@ impl Loaders {
     }
 }
 
-/// Verifies, loads and warms up every instance of one version. Blocking:
-/// call it from a blocking thread.
+/// Server-wide settings for what model.toml leaves unset (KServe-style
+/// deployments set them through MAX_BATCH_SIZE and WORKERS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelDefaults {
+    pub max_batch_size: Option<usize>,
+    pub instance_count: Option<usize>,
+}
+
+/// What loading a version produced: its tensors, its instances and the
+/// configuration they serve with.
+pub struct LoadedInstances {
+    pub metadata: ModelMetadata,
+    pub instances: Vec<Box<dyn Backend>>,
+    pub config: ModelConfig,
+}
+
+/// Verifies, loads and warms up every instance of one version, with the
+/// server's defaults for what model.toml leaves unset. A default batch size
+/// applies only to a model that can batch (a dynamic first dimension on
+/// every tensor); model.toml and load overrides always win. Blocking: call
+/// it from a blocking thread.
 pub fn load_instances(
     loaders: &Loaders,
     name: &str,
     version: u64,
     dir: &Path,
-    config: &ModelConfig,
-) -> Result<(ModelMetadata, Vec<Box<dyn Backend>>), String> {
+    listed: &ModelConfig,
+    defaults: ModelDefaults,
+) -> Result<LoadedInstances, String> {
     verify_artifacts(dir)?;
+    let mut config = listed.clone();
+    if let (true, Some(count)) = (config.defaulted.instance_count, defaults.instance_count) {
+        config.instances.count = count.max(1);
+    }
     let loader = loaders
         .get(config.backend)
         .ok_or_else(|| format!("this build of sluice has no '{}' backend", config.backend))?;
-    let request = LoadRequest { model: name, version, dir, config, device: config.instances.device };
-    let mut instances = Vec::with_capacity(config.instances.count);
-    for _ in 0..config.instances.count {
-        let mut backend = loader.load(&request).map_err(|e| e.0)?;
-        warm_up(backend.as_mut(), config, dir)?;
-        instances.push(backend);
+    let mut instances: Vec<Box<dyn Backend>> = Vec::with_capacity(config.instances.count);
+    while instances.len() < config.instances.count {
+        let request = LoadRequest { model: name, version, dir, config: &config, device: config.instances.device };
+        let instance = loader.load(&request).map_err(|e| e.0)?;
+        if instances.is_empty() {
+            // The first instance tells whether the model can batch at all.
+            if let (true, Some(max)) = (config.defaulted.max_batch_size, defaults.max_batch_size) {
+                let meta = instance.metadata();
+                if meta.inputs.iter().chain(&meta.outputs).all(|s| s.shape.first() == Some(&-1)) {
+                    config.max_batch_size = max.min(instance.max_batch_size().unwrap_or(usize::MAX));
+                }
+            }
+        }
+        instances.push(instance);
+    }
+    for instance in &mut instances {
+        warm_up(instance.as_mut(), &config, dir)?;
     }
     let metadata = instances.first().map(|b| b.metadata().clone()).ok_or("no instance configured")?;
-    check_batching(config, &metadata, instances.first().and_then(|b| b.max_batch_size()))?;
-    Ok((metadata, instances))
+    check_batching(&config, &metadata, instances.first().and_then(|b| b.max_batch_size()))?;
+    Ok(LoadedInstances { metadata, instances, config })
 }
 
 /// Runs `[warmup]`'s calls on one instance; a failure names every input's
@@ -118,15 +158,26 @@ pub struct LoadedVersion {
     pub version: u64,
     pub fingerprint: String,
     pub config: ModelConfig,
+    pub listed_config: ModelConfig,
     pub metadata: ModelMetadata,
     pub instances: Vec<Box<dyn Backend>>,
 }
 
 /// Starts the queue of a loaded version (needs a tokio runtime).
 pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, String> {
-    let LoadedVersion { name, version, fingerprint, config, metadata, instances } = loaded;
+    let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, instances } = loaded;
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| format!("cannot start model threads: {e}"))?;
-    Ok(ModelHandle { name, version, metadata, config, scheduler, metrics, fingerprint, loaded_labels: Vec::new() })
+    Ok(ModelHandle {
+        name,
+        version,
+        metadata,
+        config,
+        listed_config,
+        scheduler,
+        metrics,
+        fingerprint,
+        loaded_labels: Vec::new(),
+    })
 }

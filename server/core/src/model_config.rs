@@ -51,6 +51,16 @@ pub struct ModelConfig {
     pub onnx: toml::Table,
     #[serde(default)]
     pub candle: toml::Table,
+    /// Which settings model.toml leaves to the server's defaults
+    /// (`--default-max-batch-size`, `--default-instances`).
+    #[serde(skip)]
+    pub defaulted: Defaulted,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Defaulted {
+    pub max_batch_size: bool,
+    pub instance_count: bool,
 }
 
 /// Which versions of a model are served (Triton's meanings).
@@ -135,8 +145,14 @@ pub enum ConfigError {
 
 impl ModelConfig {
     pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let config: ModelConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+        let invalid = |e: toml::de::Error| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() };
+        let table: toml::Table = toml::from_str(text).map_err(invalid)?;
+        let mut config: ModelConfig = table.clone().try_into().map_err(invalid)?;
+        let instances = table.get("instances").and_then(toml::Value::as_table);
+        config.defaulted = Defaulted {
+            max_batch_size: !table.contains_key("max_batch_size"),
+            instance_count: instances.is_none_or(|t| !t.contains_key("count") && !t.contains_key("instance_count")),
+        };
         config.check().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         Ok(config)
     }
@@ -214,6 +230,15 @@ mod tests {
         assert_eq!(config.batching.preferred_batch_sizes, vec![4, 8]);
         assert_eq!(config.instances.count, 2);
         assert!(config.onnx.contains_key("intra_op_threads"));
+    }
+
+    #[test]
+    fn knows_what_model_toml_leaves_to_the_server() {
+        let bare = ModelConfig::from_toml("backend = \"onnx\"", "m").expect("valid");
+        assert_eq!(bare.defaulted, Defaulted { max_batch_size: true, instance_count: true });
+        let set = ModelConfig::from_toml("backend = \"onnx\"\nmax_batch_size = 0\n[instances]\ncount = 2", "m")
+            .expect("valid");
+        assert_eq!(set.defaulted, Defaulted { max_batch_size: false, instance_count: false });
     }
 
     #[test]

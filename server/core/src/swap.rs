@@ -181,19 +181,22 @@ impl Inference {
             RegistryError::Invalid(why) => VersionFailure::Bad(why),
         })?;
         let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());
-        let (metadata, instances) =
-            tokio::task::spawn_blocking(move || load_instances(&loaders, &owned_name, version, &dir, &config))
-                .await
-                .map_err(|e| VersionFailure::Bad(format!("loader thread failed: {e}")))?
-                .map_err(VersionFailure::Bad)?;
+        let defaults = self.model_defaults;
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_instances(&loaders, &owned_name, version, &dir, &config, defaults)
+        })
+        .await
+        .map_err(|e| VersionFailure::Bad(format!("loader thread failed: {e}")))?
+        .map_err(VersionFailure::Bad)?;
         let metrics = VersionMetrics::new(self.metrics.clone(), Arc::default(), name, version);
         let loaded = LoadedVersion {
             name: name.to_owned(),
             version,
             fingerprint: fingerprint.to_owned(),
-            config: listing.config.clone(),
-            metadata,
-            instances,
+            config: loaded.config,
+            listed_config: listing.config.clone(),
+            metadata: loaded.metadata,
+            instances: loaded.instances,
         };
         let mut handle = start_handle(loaded, metrics).map_err(VersionFailure::Bad)?;
         let backend = listing.config.backend.to_string();
@@ -242,7 +245,7 @@ impl Inference {
 
 /// Whether the loaded handle still matches what the registry holds.
 fn is_current(handle: Option<&Arc<ModelHandle>>, listing: &ModelListing, version: u64) -> bool {
-    handle.is_some_and(|h| Some(&h.fingerprint) == listing.versions.get(&version) && h.config == listing.config)
+    handle.is_some_and(|h| Some(&h.fingerprint) == listing.versions.get(&version) && h.listed_config == listing.config)
 }
 
 /// Waits for the last request holding `handle` to finish, then closes its

@@ -260,7 +260,7 @@ fn header_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
 }
 
 impl HttpState {
-    fn decode_limits(&self) -> DecodeLimits {
+    pub(super) fn decode_limits(&self) -> DecodeLimits {
         DecodeLimits { max_elements: self.inference.limits().max_tensor_elements, max_json_depth: self.max_json_depth }
     }
 }

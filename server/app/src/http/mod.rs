@@ -9,6 +9,8 @@ mod handlers;
 mod json_data;
 mod json_depth;
 mod repository;
+mod v1;
+mod v1_codec;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,6 +56,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/v2/repository/index", post(repository::index))
         .route("/v2/repository/models/{model}/load", post(repository::load))
         .route("/v2/repository/models/{model}/unload", post(repository::unload))
+        .route("/v1/health/live", get(handlers::live))
+        .route("/v1/health/ready", get(handlers::ready))
+        .route("/v1/models", get(v1::list_models))
+        .route("/v1/models/{target}", get(v1::model).post(v1::action))
+        .route("/v1/models/{model}/versions/{target}", post(v1::version_action))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)

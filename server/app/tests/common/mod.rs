@@ -76,6 +76,10 @@ impl Server {
             .args(args)
             .args(["--host", "127.0.0.1", "--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
             .env("SLUICE_LOG_LEVEL", "warn")
+            // Generic names sluice also reads (KServe-style deployments).
+            .env_remove("MODEL_PATH")
+            .env_remove("MAX_BATCH_SIZE")
+            .env_remove("WORKERS")
             .envs(envs.iter().copied())
             .current_dir(repo_root())
             .spawn()
