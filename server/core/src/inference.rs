@@ -156,6 +156,18 @@ impl Inference {
         })
     }
 
+    /// Runs `f` on the input specs of the version a request would reach,
+    /// without copying them (for transports that decode by the model's inputs).
+    pub fn with_input_specs<R>(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        f: impl FnOnce(&[TensorSpec]) -> R,
+    ) -> Result<R, InferError> {
+        let handle = self.resolve(name, version)?;
+        Ok(f(&handle.metadata.inputs))
+    }
+
     /// The names of the models this server knows (loaded, loading or failed).
     pub fn model_names_served(&self) -> Vec<String> {
         let mut names = self.model_names();

@@ -111,6 +111,8 @@ async fn decode(
     if let Some(encoding) = encoding {
         body = decompress(body, encoding, limit).await?;
     }
-    let info = state.inference.model_metadata(model, version)?;
-    v1_codec::decode(&body, model.to_owned(), version, &info.inputs, state.decode_limits())
+    let limits = state.decode_limits();
+    state
+        .inference
+        .with_input_specs(model, version, |specs| v1_codec::decode(&body, model.to_owned(), version, specs, limits))?
 }

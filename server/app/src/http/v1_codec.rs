@@ -17,6 +17,7 @@ use sluice_core::tensor::element_count;
 use sluice_core::{DataType, InferError, InferRequest, InferResponse, Parameters, Tensor, TensorSpec};
 
 use super::decode::DecodeLimits;
+use super::json_data::{FlatData, Scalar};
 use super::json_depth::exceeds_depth;
 
 /// Which of TF Serving's two request formats a request used; the answer
@@ -44,6 +45,12 @@ pub fn decode(
             "the request JSON nests deeper than {} levels (--max-json-depth)",
             limits.max_json_depth
         )));
+    }
+    if let [spec] = specs
+        && let Some(decoded) = fast_numeric(body, spec, limits.max_elements)
+    {
+        let (tensor, layout) = decoded;
+        return Ok((request(model, version, vec![tensor]), layout));
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| invalid(format!("malformed predict request JSON: {e}")))?;
@@ -73,7 +80,11 @@ pub fn decode(
         .zip(per_input)
         .map(|(spec, value)| tensor(spec, &value, layout, limits.max_elements))
         .collect::<Result<Vec<_>, _>>()?;
-    let request = InferRequest {
+    Ok((request(model, version, inputs), layout))
+}
+
+fn request(model: String, version: Option<u64>, inputs: Vec<Tensor>) -> InferRequest {
+    InferRequest {
         model_name: model,
         model_version: version,
         id: None,
@@ -81,8 +92,40 @@ pub fn decode(
         inputs,
         outputs: Vec::new(),
         timeout: None,
+    }
+}
+
+/// The common case without building a JSON tree: a one-input model with
+/// plain numbers (or booleans) in `instances` or `inputs`. None sends the
+/// body down the general path, which also words any error.
+fn fast_numeric(body: &[u8], spec: &TensorSpec, max_elements: usize) -> Option<(Tensor, Layout)> {
+    if spec.datatype == DataType::Bytes {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Plain {
+        #[serde(default)]
+        instances: Option<ShapedData>,
+        #[serde(default)]
+        inputs: Option<ShapedData>,
+        #[allow(dead_code)]
+        #[serde(default)]
+        signature_name: Option<serde::de::IgnoredAny>,
+    }
+    let plain: Plain = serde_json::from_slice(body).ok()?;
+    let (data, layout) = match (plain.instances, plain.inputs) {
+        (Some(data), None) => (data, Layout::Rows),
+        (None, Some(data)) => (data, Layout::Columns),
+        _ => return None,
     };
-    Ok((request, layout))
+    let shape = data.shape()?;
+    if shape.first().is_none_or(|&rows| rows == 0) || data.has_strings() {
+        return None;
+    }
+    element_count(&shape, max_elements).ok()?;
+    let (bytes, _) = data.values.encode(spec.datatype).ok()?;
+    Some((Tensor::new(spec.name.clone(), spec.datatype, shape, bytes), layout))
 }
 
 /// `{"b64": "..."}`: one BYTES value.
@@ -214,6 +257,112 @@ fn tensor(spec: &TensorSpec, value: &Value, layout: Layout, max_elements: usize)
         pushed.map_err(|e| invalid(format!("input '{name}': {e}")))?;
     }
     Ok(Tensor::new(name.clone(), spec.datatype, shape, writer.finish()))
+}
+
+/// Nested arrays of scalars, flattened, with the length seen at each depth:
+/// a regular nesting has one length per depth and every scalar at the same
+/// depth.
+#[derive(Default)]
+struct ShapedData {
+    values: FlatData,
+    dims: Vec<Option<usize>>,
+    leaf_depth: Option<usize>,
+    regular: bool,
+}
+
+impl ShapedData {
+    fn shape(&self) -> Option<Vec<usize>> {
+        if !self.regular || self.leaf_depth != Some(self.dims.len()) {
+            return None;
+        }
+        self.dims.iter().copied().collect()
+    }
+
+    fn has_strings(&self) -> bool {
+        self.values.0.iter().any(|s| matches!(s, Scalar::Str(_)))
+    }
+
+    fn leaf(&mut self, depth: usize, scalar: Scalar) {
+        self.regular &= *self.leaf_depth.get_or_insert(depth) == depth;
+        self.values.0.push(scalar);
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ShapedData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut out = ShapedData { regular: true, ..Default::default() };
+        d.deserialize_any(ShapeVisitor { out: &mut out, depth: 0 })?;
+        Ok(out)
+    }
+}
+
+struct ShapeVisitor<'a> {
+    out: &'a mut ShapedData,
+    depth: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("nested arrays of numbers")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.out.leaf(self.depth, Scalar::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.out.leaf(self.depth, Scalar::Int(v));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        let scalar = i64::try_from(v).map_or(Scalar::Uint(v), Scalar::Int);
+        self.out.leaf(self.depth, scalar);
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.out.leaf(self.depth, Scalar::Float(v));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.out.leaf(self.depth, Scalar::Str(v.to_owned()));
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = self.depth;
+        let mut count = 0usize;
+        while seq.next_element_seed(ShapeSeed { out: &mut *self.out, depth: depth + 1 })?.is_some() {
+            count += 1;
+        }
+        // Inner arrays finish first: lengths are kept by depth.
+        if self.out.dims.len() <= depth {
+            self.out.dims.resize(depth + 1, None);
+        }
+        match self.out.dims[depth] {
+            Some(seen) => self.out.regular &= seen == count,
+            None => self.out.dims[depth] = Some(count),
+        }
+        Ok(())
+    }
+}
+
+struct ShapeSeed<'a> {
+    out: &'a mut ShapedData,
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ShapeSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(ShapeVisitor { out: self.out, depth: self.depth })
+    }
 }
 
 /// A tensor (or one row of it) as nested JSON arrays, each element written
@@ -386,6 +535,25 @@ mod tests {
         assert_eq!(&request.inputs[1].data[..], b"\x01\0\0\0x\x02\0\0\0yz");
         let (request, _) = run(r#"{"inputs": {"a": [1, 2, 3], "s": ["p", "q", "r"]}}"#, &two).expect("keyed cols");
         assert_eq!(request.inputs[1].shape, vec![3]);
+    }
+
+    #[test]
+    fn the_fast_path_reads_regular_numbers_and_leaves_the_rest() {
+        let spec = spec("x", DataType::Fp32, &[-1, 2]);
+        let (tensor, layout) = fast_numeric(br#"{"instances": [[1, 2], [3, 4.5]]}"#, &spec, 100).expect("fast");
+        assert_eq!((tensor.shape, layout), (vec![2, 2], Layout::Rows));
+        let (tensor, layout) = fast_numeric(br#"{"inputs": [[[1], [2]]]}"#, &spec, 100).expect("fast columns");
+        assert_eq!((tensor.shape, layout), (vec![1, 2, 1], Layout::Columns));
+        for slow in [
+            r#"{"instances": [[1, 2], [3]]}"#,
+            r#"{"instances": [[1, 2], [3, [4]]]}"#,
+            r#"{"instances": [{"x": [1, 2]}]}"#,
+            r#"{"instances": [["a", "b"]]}"#,
+            r#"{"instances": []}"#,
+            r#"{"instances": [[1, 2]], "other": 1}"#,
+        ] {
+            assert!(fast_numeric(slow.as_bytes(), &spec, 100).is_none(), "{slow}");
+        }
     }
 
     #[test]
