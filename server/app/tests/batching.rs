@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 use sluice_proto::ModelInferRequest;
-use sluice_proto::model_infer_request::InferInputTensor;
 
 const SLOW_BATCHING: &str = "backend = \"onnx\"\nmax_batch_size = 64\nversion_policy = \"all\"\n\
 [batching]\nmax_queue_delay_us = 400000\nmax_queue_size = 2\n";
@@ -20,18 +19,7 @@ fn rest_body(rows: usize, seed: u64, parameters: serde_json::Value) -> serde_jso
 }
 
 fn grpc_request(rows: usize, seed: u64) -> ModelInferRequest {
-    ModelInferRequest {
-        model_name: "fraud-detection".into(),
-        model_version: "2".into(),
-        inputs: vec![InferInputTensor {
-            name: "features".into(),
-            datatype: "FP32".into(),
-            shape: vec![rows as i64, 30],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![features(rows, seed).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
-        ..Default::default()
-    }
+    fraud_grpc_request("2", rows, seed)
 }
 
 async fn batches_run(server: &Server) -> (f64, f64) {

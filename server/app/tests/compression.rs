@@ -11,7 +11,6 @@ use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
 use serde_json::{Value, json};
 use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
-use sluice_proto::model_infer_request::InferInputTensor;
 use sluice_proto::*;
 use tonic::codec::CompressionEncoding;
 
@@ -88,19 +87,7 @@ async fn a_zip_bomb_is_refused_with_413_not_allocated() {
 }
 
 fn infer_request(rows: usize) -> ModelInferRequest {
-    let x = features(rows, 3);
-    ModelInferRequest {
-        model_name: "fraud-detection".into(),
-        model_version: "1".into(),
-        inputs: vec![InferInputTensor {
-            name: "features".into(),
-            datatype: "FP32".into(),
-            shape: vec![rows as i64, 30],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
-        ..Default::default()
-    }
+    fraud_grpc_request("1", rows, 3)
 }
 
 #[tokio::test]

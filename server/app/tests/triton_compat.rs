@@ -182,19 +182,7 @@ async fn a_model_without_batching_reports_its_full_dims_and_no_batcher() {
 }
 
 fn stream_request(id: usize, rows: usize, model: &str) -> ModelInferRequest {
-    ModelInferRequest {
-        model_name: model.into(),
-        model_version: "1".into(),
-        id: format!("req-{id}"),
-        inputs: vec![InferInputTensor {
-            name: "features".into(),
-            datatype: "FP32".into(),
-            shape: vec![rows as i64, 30],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![raw_f32(&features(rows, id as u64)).into()],
-        ..Default::default()
-    }
+    ModelInferRequest { model_name: model.into(), id: format!("req-{id}"), ..fraud_grpc_request("1", rows, id as u64) }
 }
 
 #[tokio::test]

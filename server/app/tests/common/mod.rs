@@ -194,6 +194,23 @@ pub fn features(rows: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// A gRPC ModelInfer request for fraud-detection (`version`, "" = newest)
+/// with `rows` rows of `features(rows, seed)` as raw contents.
+pub fn fraud_grpc_request(version: &str, rows: usize, seed: u64) -> sluice_proto::ModelInferRequest {
+    sluice_proto::ModelInferRequest {
+        model_name: "fraud-detection".into(),
+        model_version: version.into(),
+        inputs: vec![sluice_proto::model_infer_request::InferInputTensor {
+            name: "features".into(),
+            datatype: "FP32".into(),
+            shape: vec![rows as i64, 30],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![features(rows, seed).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
+        ..Default::default()
+    }
+}
+
 pub fn fp32_input(name: &str, rows: usize, values: &[f32]) -> Value {
     json!({ "name": name, "shape": [rows, values.len() / rows.max(1)], "datatype": "FP32", "data": values })
 }
