@@ -145,6 +145,8 @@ def test_model_config_as_tritons_clients_read_it(kind, sluice):
 @pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_compressed_requests_and_responses(kind, algorithm, sluice, features):
+    # 60 rows: an answer large enough that sluice compresses it (>= 1 KiB).
+    features = np.tile(features, (12, 1))
     module, client = client_for(kind, sluice)
     inp = module.InferInput("features", list(features.shape), "FP32")
     inp.set_data_from_numpy(features)

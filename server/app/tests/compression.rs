@@ -56,7 +56,12 @@ async fn gzip_and_deflate_request_bodies_answer_like_plain_ones() {
     let (status, _, _) = post(&server, b"not gzip at all".to_vec(), &[("content-encoding", "gzip")]).await;
     assert_eq!(status, 400);
 
-    // Responses are compressed when asked.
+    // Responses are compressed when asked, unless tiny.
+    let (status, encoding, _) = post(&server, body.clone(), &[("accept-encoding", "gzip")]).await;
+    assert_eq!((status, encoding), (200, None), "a 4-row answer is too small to gain from it");
+    let body = serde_json::to_vec(&json!({ "inputs": [fp32_input("features", 64, &features(64, 11))] })).expect("json");
+    let (_, _, plain) = post(&server, body.clone(), &[]).await;
+    let plain: Value = serde_json::from_slice(&plain).expect("json");
     for name in ["gzip", "deflate"] {
         let (status, encoding, packed) = post(&server, body.clone(), &[("accept-encoding", name)]).await;
         assert_eq!((status, encoding.as_deref()), (200, Some(name)));

@@ -329,7 +329,13 @@ impl Inference {
     /// a later load without files goes back to the repository.
     pub async fn load(&self, name: &str, overrides: Option<LoadOverride>, files: ModelFiles) -> Result<(), InferError> {
         self.check_explicit("load")?;
-        let upload = if files.is_empty() { None } else { Some(uploads::write_model_files(name, &files)?) };
+        let upload = if files.is_empty() {
+            None
+        } else {
+            let owned = name.to_owned();
+            let written = tokio::task::spawn_blocking(move || uploads::write_model_files(&owned, &files)).await;
+            Some(written.map_err(|e| InferError::Backend(format!("upload thread failed: {e}")))??)
+        };
         let lock = self.control.lock_for(name);
         let previous_override = self.control.load_override(name);
         let previous_upload = {

@@ -16,6 +16,11 @@ use sluice_core::InferError;
 /// Bodies above this are decompressed on a blocking thread.
 const INLINE_BYTES: usize = 256 << 10;
 
+/// Responses smaller than this go out as they are, whatever Accept-Encoding
+/// says (as nginx's gzip_min_length): most HTTP clients ask for gzip by
+/// default, and a one-row answer only grows and costs CPU when compressed.
+pub const MIN_COMPRESSED_RESPONSE: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     Gzip,
@@ -88,8 +93,16 @@ fn decompress_now(body: &[u8], encoding: Encoding, limit: usize) -> Result<Bytes
     Ok(out.into())
 }
 
-/// Compresses a response body (fast level: responses are small and hot).
-pub fn compress(body: &[u8], encoding: Encoding) -> std::io::Result<Vec<u8>> {
+/// Compresses a response body (fast level: responses are hot); None when it
+/// is too small to gain from it.
+pub fn compress(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
+    if body.len() < MIN_COMPRESSED_RESPONSE {
+        return None;
+    }
+    compress_all(body, encoding).ok()
+}
+
+fn compress_all(body: &[u8], encoding: Encoding) -> std::io::Result<Vec<u8>> {
     let level = Compression::fast();
     match encoding {
         Encoding::Gzip => {
@@ -119,16 +132,22 @@ mod tests {
     async fn round_trips_and_refuses_bombs() {
         let body = b"{\"inputs\": []}".repeat(100);
         for encoding in [Encoding::Gzip, Encoding::Deflate] {
-            let packed = compress(&body, encoding).expect("compress");
+            let packed = compress_all(&body, encoding).expect("compress");
             let unpacked = decompress(packed.into(), encoding, 1 << 20).await.expect("decompress");
             assert_eq!(&unpacked[..], &body[..]);
         }
-        let bomb = compress(&vec![0u8; 8 << 20], Encoding::Gzip).expect("compress");
+        let bomb = compress_all(&vec![0u8; 8 << 20], Encoding::Gzip).expect("compress");
         assert!(bomb.len() < 64 << 10, "8 MiB of zeros packs small");
         let refused = decompress(bomb.into(), Encoding::Gzip, 1 << 20).await.expect_err("over the limit");
         assert!(matches!(refused, InferError::PayloadTooLarge(_)), "{refused:?}");
         let garbage = decompress(Bytes::from_static(b"not gzip"), Encoding::Gzip, 100).await.expect_err("bad");
         assert!(matches!(garbage, InferError::InvalidInput(_)));
+    }
+
+    #[test]
+    fn small_responses_stay_uncompressed() {
+        assert!(compress(b"{}", Encoding::Gzip).is_none());
+        assert!(compress(&[b' '; MIN_COMPRESSED_RESPONSE], Encoding::Gzip).is_some());
     }
 
     #[test]

@@ -70,8 +70,8 @@ struct BinaryParams {
 }
 
 /// The response body, compressed with `compression` when the client asked
-/// for it (`Inference-Header-Content-Length` then counts the uncompressed
-/// JSON, as in Triton).
+/// for it and it is not tiny (`Inference-Header-Content-Length` then counts
+/// the uncompressed JSON, as in Triton).
 pub fn encode(response: &InferResponse, choice: &BinaryChoice, compression: Option<Encoding>) -> Response {
     let mut binary: Vec<&[u8]> = Vec::new();
     let outputs = response
@@ -108,7 +108,7 @@ pub fn encode(response: &InferResponse, choice: &BinaryChoice, compression: Opti
     for chunk in binary {
         body.extend_from_slice(chunk);
     }
-    let packed = compression.and_then(|encoding| Some((compress(&body, encoding).ok()?, encoding)));
+    let packed = compression.and_then(|encoding| Some((compress(&body, encoding)?, encoding)));
     let (body, encoding) = match packed {
         Some((packed, encoding)) => (packed, Some(encoding)),
         None => (body, None),
