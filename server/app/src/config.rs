@@ -148,6 +148,11 @@ pub struct Config {
     #[arg(long, env = "SLUICE_MAX_JSON_DEPTH", default_value_t = 100, help_heading = "Limits")]
     pub max_json_depth: usize,
 
+    /// Requests one gRPC ModelStreamInfer stream may have in flight; beyond it the stream is read no further
+    /// until some are answered.
+    #[arg(long, env = "SLUICE_MAX_STREAM_REQUESTS", default_value_t = 1024, help_heading = "Limits")]
+    pub max_stream_requests: usize,
+
     /// Largest accepted number of elements in one input tensor.
     #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = 1 << 24, help_heading = "Limits")]
     pub max_tensor_elements: usize,
@@ -210,6 +215,7 @@ impl Config {
             grpc_port: 0,
             max_request_bytes: 64 << 20,
             max_json_depth: 100,
+            max_stream_requests: 1024,
             max_tensor_elements: 1 << 24,
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,

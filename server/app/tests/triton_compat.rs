@@ -260,3 +260,56 @@ async fn a_closed_stream_withdraws_what_it_left_queued() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A tf-example request (its inputs echoed back) whose `tag` is `bytes` long.
+fn echo_request(id: usize, bytes: usize) -> ModelInferRequest {
+    let tensor = |name: &str, datatype: &str, shape: Vec<i64>| InferInputTensor {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape,
+        ..Default::default()
+    };
+    let mut tag = (bytes as u32).to_le_bytes().to_vec();
+    tag.resize(4 + bytes, b'x');
+    ModelInferRequest {
+        model_name: "tf-example".into(),
+        id: format!("echo-{id}"),
+        inputs: vec![
+            tensor("tag", "BYTES", vec![1]),
+            tensor("signal", "FP32", vec![1, 5]),
+            tensor("sensor", "FP32", vec![1, 2, 2]),
+        ],
+        raw_input_contents: vec![tag.into(), vec![0u8; 20].into(), vec![0u8; 16].into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_is_not_read_stops_being_served_until_it_is() {
+    let mut config = repository_config(testdata_repository());
+    config.max_stream_requests = 4;
+    let server = Server::ready(config).await;
+    let mut grpc = server.grpc().await;
+    // 1,000 answers of 16 KiB: far more than the client's HTTP/2 window
+    // (2 MiB) and the server's outbox hold while nobody reads.
+    const SENT: usize = 1000;
+    let (tx, rx) = tokio::sync::mpsc::channel(SENT);
+    for id in 0..SENT {
+        tx.send(echo_request(id, 16 << 10)).await.expect("queue");
+    }
+    drop(tx);
+    let mut answers = grpc
+        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ModelStreamInfer")
+        .into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let ran = |stats: Value| stats["model_stats"][0]["inference_stats"]["success"]["count"].as_u64().unwrap_or(0);
+    let before = ran(server.get("/v2/models/tf-example/versions/1/stats").await.1);
+    assert!(before < 700, "{before} of {SENT} ran while the client read nothing");
+    let mut answered = 0;
+    while answers.message().await.expect("stream").is_some() {
+        answered += 1;
+    }
+    assert_eq!(answered, SENT, "reading resumes the stream: every request is answered");
+}

@@ -30,11 +30,17 @@ use status::to_status;
 pub struct InferenceService {
     inference: Arc<Inference>,
     admin_token: Option<String>,
+    /// Requests one ModelStreamInfer stream may have in flight.
+    max_stream_requests: usize,
 }
 
 impl InferenceService {
-    pub fn new(inference: Arc<Inference>, admin_token: Option<String>) -> Self {
-        InferenceService { inference, admin_token }
+    pub fn new(inference: Arc<Inference>, config: &Config) -> Self {
+        InferenceService {
+            inference,
+            admin_token: config.admin_token.clone(),
+            max_stream_requests: config.max_stream_requests.max(1),
+        }
     }
 
     fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -128,7 +134,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<tonic::Streaming<ModelInferRequest>>,
     ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
-        Ok(Response::new(stream::serve(self.inference.clone(), request.into_inner())))
+        Ok(Response::new(stream::serve(self.inference.clone(), request.into_inner(), self.max_stream_requests)))
     }
 
     async fn model_config(
@@ -190,7 +196,7 @@ pub async fn serve(
     use axum::serve::ListenerExt;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(report_health(inference.clone(), reporter));
-    let mut service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config.admin_token.clone()))
+    let mut service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
     // Compressed messages both ways, as the client asks (grpc-encoding /

@@ -2,8 +2,10 @@
 //! request read from the stream runs at once (same batching, limits and
 //! metrics as a unary call), and each answer, or its error as
 //! `error_message`, is written back as soon as it is ready, carrying the
-//! request's id. When the client goes away, what is still queued is
-//! withdrawn without running.
+//! request's id. At most `max_in_flight` requests of one stream run at once:
+//! beyond that the stream is not read (HTTP/2 flow control holds the client
+//! back), so a client that sends without reading cannot pile up work. When
+//! the client goes away, what is still queued is withdrawn without running.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,9 +28,13 @@ pub type ResponseStream = Pin<Box<dyn Stream<Item = Result<ModelStreamInferRespo
 /// Answers written ahead of a slow reader before requests wait for room.
 const OUTBOX: usize = 256;
 
-pub fn serve(inference: Arc<Inference>, incoming: Streaming<ModelInferRequest>) -> ResponseStream {
+pub fn serve(
+    inference: Arc<Inference>,
+    incoming: Streaming<ModelInferRequest>,
+    max_in_flight: usize,
+) -> ResponseStream {
     let (outbox, answers) = mpsc::channel(OUTBOX);
-    tokio::spawn(pump(inference, incoming, outbox));
+    tokio::spawn(pump(inference, incoming, outbox, max_in_flight));
     Box::pin(ReceiverStream::new(answers))
 }
 
@@ -38,11 +44,12 @@ async fn pump(
     inference: Arc<Inference>,
     mut incoming: Streaming<ModelInferRequest>,
     outbox: mpsc::Sender<Result<ModelStreamInferResponse, Status>>,
+    max_in_flight: usize,
 ) {
     let mut running = JoinSet::new();
     loop {
         tokio::select! {
-            message = incoming.message() => match message {
+            message = incoming.message(), if running.len() < max_in_flight => match message {
                 Ok(Some(message)) => {
                     running.spawn(answer(inference.clone(), message, outbox.clone()));
                 }
