@@ -5,7 +5,10 @@
 #     extension;
 #  2. sluice-bench (REST JSON, gRPC) at the same points, as a second client;
 #  3. gRPC streaming vs unary at concurrency 64 (perf_analyzer shares one
-#     gRPC connection among its workers).
+#     gRPC connection among its workers);
+#  4. the ceilings of the server stack itself (benches' axum-ceiling: the same
+#     axum/hyper servers answering a fixed REST JSON / gRPC message with no
+#     inference and no tonic), with sluice-bench at the same points.
 # Prints one table; client and server share this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +19,7 @@ REQUESTS=${REQUESTS:-20000}
 LEVELS=${LEVELS:-"1 4 16 64"}
 
 bash scripts/setup.sh
-cargo build --release --bin sluice --bin sluice-bench
+cargo build --release --bin sluice --bin sluice-bench --bin axum-ceiling
 source benches/serve.sh
 serve "$HTTP_PORT" "$GRPC_PORT" --model-repository models
 
@@ -37,7 +40,7 @@ measure() {
 }
 
 bench() {
-  target/release/sluice-bench --http "127.0.0.1:$HTTP_PORT" --grpc "127.0.0.1:$GRPC_PORT" --protocol "$1" \
+  target/release/sluice-bench --http "${3:-127.0.0.1:$HTTP_PORT}" --grpc "${4:-127.0.0.1:$GRPC_PORT}" --protocol "$1" \
     --concurrency "$2" --requests "$REQUESTS" --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["throughput_rps"]))'
 }
 
@@ -56,3 +59,15 @@ done
 read -r ut _ _ _ < <(measure grpc "127.0.0.1:$GRPC_PORT" 64)
 read -r st _ _ _ < <(measure grpc "127.0.0.1:$GRPC_PORT" 64 --streaming)
 echo "gRPC c=64 over one connection: unary ${ut} req/s, streaming ${st} req/s ($(python3 -c "print(f'{$st / $ut:.2f}')")x)"
+
+CEILING_HTTP=127.0.0.1:$((HTTP_PORT + 10))
+CEILING_GRPC=127.0.0.1:$((GRPC_PORT + 10))
+target/release/axum-ceiling "$CEILING_HTTP" "$CEILING_GRPC" 2>/dev/null &
+ceiling=$!
+trap 'kill $ceiling 2>/dev/null; cleanup' EXIT
+sleep 1
+echo "server-stack ceilings (no inference, no tonic) vs sluice, sluice-bench, one gRPC connection:"
+for level in $LEVELS; do
+  echo "c=$level: REST ceiling $(bench rest-json "$level" "$CEILING_HTTP" "$CEILING_GRPC") sluice $(bench rest-json "$level") |" \
+       "gRPC ceiling $(bench grpc "$level" "$CEILING_HTTP" "$CEILING_GRPC") sluice $(bench grpc "$level")"
+done
