@@ -181,6 +181,12 @@ async fn a_model_without_batching_reports_its_full_dims_and_no_batcher() {
     assert_eq!(config["model_warmup"], json!([]));
 }
 
+/// Sends `requests` on one ModelStreamInfer stream; returns its answers.
+async fn open_stream(server: &Server, requests: Vec<ModelInferRequest>) -> tonic::Streaming<ModelStreamInferResponse> {
+    let mut grpc = server.grpc().await;
+    grpc.model_stream_infer(tokio_stream::iter(requests)).await.expect("ModelStreamInfer").into_inner()
+}
+
 fn stream_request(id: usize, rows: usize, model: &str) -> ModelInferRequest {
     ModelInferRequest { model_name: model.into(), id: format!("req-{id}"), ..fraud_grpc_request("1", rows, id as u64) }
 }
@@ -190,18 +196,10 @@ async fn streaming_answers_every_request_by_id_with_unary_numbers_and_errors_in_
     let server = Server::ready(repository_config(models_dir())).await;
     let mut grpc = server.grpc().await;
     const REQUESTS: usize = 200;
-    let (tx, rx) = tokio::sync::mpsc::channel(REQUESTS + 1);
-    for id in 0..REQUESTS {
-        // Every 50th names a model that does not exist: an error on the stream.
-        let model = if id % 50 == 49 { "no-such-model" } else { "fraud-detection" };
-        tx.send(stream_request(id, 1 + id % 3, model)).await.expect("queue");
-    }
-    drop(tx);
-    let mut answers = grpc
-        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("ModelStreamInfer")
-        .into_inner();
+    // Every 50th names a model that does not exist: an error on the stream.
+    let model = |id: usize| if id % 50 == 49 { "no-such-model" } else { "fraud-detection" };
+    let requests = (0..REQUESTS).map(|id| stream_request(id, 1 + id % 3, model(id))).collect();
+    let mut answers = open_stream(&server, requests).await;
     let mut seen = std::collections::HashMap::new();
     while let Some(message) = answers.message().await.expect("stream") {
         let response = message.infer_response.expect("each answer names its request");
@@ -229,19 +227,10 @@ async fn a_closed_stream_withdraws_what_it_left_queued() {
         "backend = \"onnx\"\nmax_batch_size = 1\n[batching]\nmax_queue_delay_us = 0\nmax_queue_size = 4096\n",
     );
     let server = Server::ready(repository_config(&repo.0)).await;
-    let mut grpc = server.grpc().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4096);
-    for id in 0..3000 {
-        tx.send(stream_request(id, 1, "fraud-detection")).await.expect("queue");
-    }
-    let mut answers = grpc
-        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("ModelStreamInfer")
-        .into_inner();
+    let requests = (0..3000).map(|id| stream_request(id, 1, "fraud-detection")).collect();
+    let mut answers = open_stream(&server, requests).await;
     answers.message().await.expect("stream").expect("a first answer");
     drop(answers);
-    drop(tx);
     // The queue empties without running the rest.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -289,20 +278,10 @@ async fn a_stream_that_is_not_read_stops_being_served_until_it_is() {
     let mut config = repository_config(testdata_repository());
     config.max_stream_requests = 4;
     let server = Server::ready(config).await;
-    let mut grpc = server.grpc().await;
     // 1,000 answers of 16 KiB: far more than the client's HTTP/2 window
     // (2 MiB) and the server's outbox hold while nobody reads.
     const SENT: usize = 1000;
-    let (tx, rx) = tokio::sync::mpsc::channel(SENT);
-    for id in 0..SENT {
-        tx.send(echo_request(id, 16 << 10)).await.expect("queue");
-    }
-    drop(tx);
-    let mut answers = grpc
-        .model_stream_infer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("ModelStreamInfer")
-        .into_inner();
+    let mut answers = open_stream(&server, (0..SENT).map(|id| echo_request(id, 16 << 10)).collect()).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let ran = |stats: Value| stats["model_stats"][0]["inference_stats"]["success"]["count"].as_u64().unwrap_or(0);
     let before = ran(server.get("/v2/models/tf-example/versions/1/stats").await.1);
