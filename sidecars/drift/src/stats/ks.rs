@@ -2,11 +2,10 @@
 //! (two-sided, method "auto"): the statistic from the empirical CDFs, the
 //! exact p-value when both samples have at most 10,000 rows (lattice-path
 //! counting: Hodges' inside method in Viehmann's 1-p form, or the closed
-//! form for equal sizes), else the asymptotic one.
-//!
-//! Where scipy's asymptotic branch uses the exact finite-n one-sample
-//! distribution `kstwo.sf(d, round(en))`, this uses Kolmogorov's limiting
-//! distribution at `sqrt(en) * d`: close for large samples, not identical.
+//! form for equal sizes), else the finite-n one-sample distribution at the
+//! effective sample size (see `kolmogorov`).
+
+use super::kolmogorov::kstwo_sf;
 
 /// Both samples at most this size: exact p-value (scipy's MAX_AUTO_N).
 const MAX_EXACT_N: usize = 10_000;
@@ -133,23 +132,12 @@ fn outer_inside(m: u64, n: u64, g: u64, h: u64) -> f64 {
     a[(maxj - minj - 1) as usize]
 }
 
-/// Kolmogorov's limiting distribution: 2 * sum (-1)^(k-1) exp(-2 k^2 z^2).
+/// scipy's asymptotic branch: the one-sample finite-n distribution at the
+/// effective size, `kstwo.sf(d, round(n1*n2/(n1+n2)))`.
 fn asymptotic(n1: usize, n2: usize, d: f64) -> f64 {
     let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
-    let z = (m * n / (m + n)).round().sqrt() * d;
-    if z < 1e-8 {
-        return 1.0;
-    }
-    let (mut sum, mut sign) = (0.0, 1.0);
-    for k in 1..=100 {
-        let term = (-2.0 * (k * k) as f64 * z * z).exp();
-        sum += sign * term;
-        if term < 1e-17 {
-            break;
-        }
-        sign = -sign;
-    }
-    (2.0 * sum).clamp(0.0, 1.0)
+    let effective = (m * n / (m + n)).round_ties_even() as u64;
+    kstwo_sf(effective.max(1), d)
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! p-value tests at `p <= threshold` (KS) or `p < threshold` (chi-square, z).
 
 mod histogram;
+mod kolmogorov;
 mod ks;
 pub mod radix;
+mod smirnov;
 mod special;
 
 pub use histogram::{distinct, histogram, sturges_edges};
