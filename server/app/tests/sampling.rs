@@ -1,5 +1,5 @@
 //! Sampling what is served, for drift detection: sampled rows over REST and
-//! gRPC come back from `GET .../samples` exactly as sent with the outputs
+//! gRPC come back from `GET .../samples` (and gRPC `ModelSamples`) exactly as sent with the outputs
 //! served, paged by cursor, bounded with drops counted, per-model rates,
 //! and behind the admin token.
 
@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use sluice_proto::ModelSamplesRequest;
 
 const TOKEN: &str = "sampling-token";
 
@@ -93,6 +94,52 @@ async fn sampled_rows_come_back_as_served_paged_and_bounded() {
         .await
         .expect("GET");
     assert_eq!(bad.status().as_u16(), 400);
+}
+
+fn samples_request(version: &str, since: u64, limit: u32, token: Option<&str>) -> tonic::Request<ModelSamplesRequest> {
+    let mut request = tonic::Request::new(ModelSamplesRequest {
+        name: "fraud-detection".into(),
+        version: version.into(),
+        since,
+        limit,
+    });
+    if let Some(token) = token {
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    }
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_model_samples_returns_the_same_columns_as_rest() {
+    let mut config = repository_config(models_dir());
+    config.sample_rate = 1.0;
+    config.admin_token = Some(TOKEN.into());
+    let server = Server::ready(config).await;
+    let sent: Vec<f32> = [infer_rows(&server, 1, 4, 7).await, infer_rows(&server, 1, 2, 8).await].concat();
+
+    let mut grpc = server.grpc().await;
+    let page = grpc.model_samples(samples_request("1", 0, 0, Some(TOKEN))).await.expect("ModelSamples").into_inner();
+    assert_eq!((page.rows, page.cursor, page.dropped, page.sample_rate), (6, 6, 0, 1.0));
+    assert_eq!(page.requests.iter().map(|r| r.rows).collect::<Vec<_>>(), vec![4, 2]);
+    assert_eq!((page.inputs[0].name.as_str(), page.inputs[0].datatype.as_str()), ("features", "FP32"));
+    assert_eq!(page.inputs[0].shape, vec![6, 30]);
+    assert_eq!(le_f32s(&page.raw_input_contents[0]), sent, "the rows as sent");
+    let (_, rest) = samples(&server, 1, "", Some(TOKEN)).await;
+    assert_eq!(le_f32s(&page.raw_output_contents[0]), f32s(&rest["outputs"][0]["data"]), "the same outputs as REST");
+    assert_eq!(page.outputs[0].shape, vec![6, 2], "two class probabilities a row");
+
+    let tail = grpc.model_samples(samples_request("1", 4, 0, Some(TOKEN))).await.expect("since").into_inner();
+    assert_eq!((tail.rows, tail.cursor), (2, 6));
+    let first = grpc.model_samples(samples_request("1", 0, 4, Some(TOKEN))).await.expect("limit").into_inner();
+    assert_eq!((first.rows, first.cursor), (4, 4), "whole requests up to the limit");
+
+    let denied = grpc.model_samples(samples_request("1", 0, 0, None)).await.expect_err("no token");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let no_version = grpc.model_samples(samples_request("", 0, 0, Some(TOKEN))).await.expect_err("no version");
+    assert_eq!(no_version.code(), tonic::Code::InvalidArgument);
+    let mut unknown = samples_request("1", 0, 0, Some(TOKEN));
+    unknown.get_mut().name = "nope".into();
+    assert_eq!(grpc.model_samples(unknown).await.expect_err("unknown").code(), tonic::Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,7 +68,7 @@ pub struct ServerInfo {
 pub const SERVER_INFO: ServerInfo = ServerInfo {
     name: "sluice",
     version: env!("CARGO_PKG_VERSION"),
-    extensions: &["binary_tensor_data", "model_configuration", "model_repository", "statistics"],
+    extensions: &["binary_tensor_data", "model_configuration", "model_repository", "sampling", "statistics"],
 };
 
 pub struct Inference {
@@ -244,20 +244,18 @@ impl Inference {
         result
     }
 
-    /// Sampled rows of one served version after `since` (see `sampling`).
+    /// Sampled rows of one served version after `since`, in columns (see
+    /// `sampling` and `sample_rows`), with the version's sampling rate.
     pub fn samples(
         &self,
         model: &str,
         version: u64,
         since: u64,
         limit: usize,
-    ) -> Result<crate::sampling::SamplePage, InferError> {
-        Ok(self.resolve(model, Some(version))?.sampler.read(since, limit))
-    }
-
-    /// The share of requests a served version samples.
-    pub fn sample_rate(&self, model: &str, version: u64) -> Result<f64, InferError> {
-        Ok(self.resolve(model, Some(version))?.sampler.rate())
+    ) -> Result<(crate::sample_rows::SampledRows, f64), InferError> {
+        let handle = self.resolve(model, Some(version))?;
+        let page = handle.sampler.read(since, limit);
+        Ok((crate::sample_rows::SampledRows::from_page(page, since), handle.sampler.rate()))
     }
 
     /// Triton's statistics: every version of `model` (or of every model),

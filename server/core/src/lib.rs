@@ -21,6 +21,7 @@ pub mod registry;
 pub mod registry_health;
 pub mod repository;
 pub mod request;
+pub mod sample_rows;
 pub mod sampling;
 pub mod scheduler;
 pub mod stats;

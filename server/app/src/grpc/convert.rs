@@ -127,18 +127,7 @@ fn typed_contents(datatype: DataType, c: InferTensorContents) -> Result<(Bytes, 
 
 /// Outputs always travel as `raw_output_contents`, which every client reads.
 pub fn response(response: InferResponse) -> ModelInferResponse {
-    let mut outputs = Vec::with_capacity(response.outputs.len());
-    let mut raw = Vec::with_capacity(response.outputs.len());
-    for t in response.outputs {
-        outputs.push(InferOutputTensor {
-            name: t.name,
-            datatype: t.datatype.as_str().to_owned(),
-            shape: t.shape.iter().map(|&d| d as i64).collect(),
-            parameters: HashMap::new(),
-            contents: None,
-        });
-        raw.push(t.data);
-    }
+    let (outputs, raw) = raw_tensors(response.outputs);
     ModelInferResponse {
         model_name: response.model_name,
         model_version: response.model_version.to_string(),
@@ -147,6 +136,23 @@ pub fn response(response: InferResponse) -> ModelInferResponse {
         outputs,
         raw_output_contents: raw,
     }
+}
+
+/// Tensors as output descriptions plus their raw contents, in order.
+pub fn raw_tensors(tensors: Vec<Tensor>) -> (Vec<InferOutputTensor>, Vec<Bytes>) {
+    tensors
+        .into_iter()
+        .map(|t| {
+            let description = InferOutputTensor {
+                name: t.name,
+                datatype: t.datatype.as_str().to_owned(),
+                shape: t.shape.iter().map(|&d| d as i64).collect(),
+                parameters: HashMap::new(),
+                contents: None,
+            };
+            (description, t.data)
+        })
+        .unzip()
 }
 
 pub fn metadata(info: ModelInfo) -> ModelMetadataResponse {

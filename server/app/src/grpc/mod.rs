@@ -5,6 +5,7 @@ pub mod convert;
 mod deadline;
 mod model_config;
 mod repository;
+mod samples;
 mod status;
 mod stream;
 
@@ -12,9 +13,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_core::Inference;
 use sluice_core::metrics::Protocol;
 use sluice_core::request::parse_version;
+use sluice_core::sample_rows::page_limit;
+use sluice_core::{InferError, Inference};
 use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use sluice_proto::*;
 use tokio::net::TcpListener;
@@ -126,6 +128,20 @@ impl GrpcInferenceService for InferenceService {
         self.authorize(&request)?;
         self.inference.unload(&request.into_inner().model_name).await.map_err(to_status)?;
         Ok(Response::new(RepositoryModelUnloadResponse {}))
+    }
+
+    async fn model_samples(
+        &self,
+        request: Request<ModelSamplesRequest>,
+    ) -> Result<Response<ModelSamplesResponse>, Status> {
+        self.authorize(&request)?;
+        let request = request.into_inner();
+        let version = parse_version(&request.version)
+            .and_then(|v| v.ok_or_else(|| InferError::invalid("a version is required")))
+            .map_err(to_status)?;
+        let limit = page_limit(Some(request.limit as usize));
+        let (rows, rate) = self.inference.samples(&request.name, version, request.since, limit).map_err(to_status)?;
+        Ok(Response::new(samples::response(request.name, version, rows, rate)))
     }
 
     type ModelStreamInferStream = stream::ResponseStream;
