@@ -149,6 +149,17 @@ pub struct Config {
     #[arg(long, alias = "grpc_port", env = "SLUICE_GRPC_PORT", default_value_t = 8081, help_heading = "Network")]
     pub grpc_port: u16,
 
+    /// After SIGTERM: seconds sluice reports not-ready while still serving, so Kubernetes takes the pod out of its
+    /// endpoints before the listeners close (the pod's terminationGracePeriodSeconds must cover delay + drain).
+    #[arg(long, env = "SLUICE_SHUTDOWN_DELAY_SECS", default_value_t = 5.0, value_parser = parse_seconds,
+          help_heading = "Network")]
+    pub shutdown_delay_secs: f64,
+
+    /// Then: seconds in-flight requests get to finish once the listeners close; past it they are abandoned.
+    #[arg(long, env = "SLUICE_SHUTDOWN_DRAIN_SECS", default_value_t = 30.0, value_parser = parse_seconds,
+          help_heading = "Network")]
+    pub shutdown_drain_secs: f64,
+
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value_t = 64 << 20, help_heading = "Limits")]
     pub max_request_bytes: usize,
@@ -224,6 +235,8 @@ impl Config {
             host: IpAddr::from([127, 0, 0, 1]),
             http_port: 0,
             grpc_port: 0,
+            shutdown_delay_secs: 0.0,
+            shutdown_drain_secs: 30.0,
             max_request_bytes: 64 << 20,
             max_json_depth: 100,
             max_stream_requests: 1024,
@@ -239,6 +252,11 @@ impl Config {
             log_level: "info".into(),
         }
     }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if seconds.is_finite() && seconds >= 0.0 { Ok(seconds) } else { Err(format!("{seconds} is not 0 or more")) }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

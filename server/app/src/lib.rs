@@ -11,6 +11,7 @@ pub mod role;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
@@ -118,11 +119,20 @@ impl App {
         self.listeners.grpc.local_addr()
     }
 
-    /// Serves REST and gRPC until `shutdown` completes, then drains both.
+    /// Serves REST and gRPC until `shutdown` completes; then readiness turns
+    /// false at once, requests are still served for `--shutdown-delay-secs`
+    /// (Kubernetes removes the pod from its endpoints meanwhile), the
+    /// listeners close, and in-flight requests get `--shutdown-drain-secs`.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let inference = self.inference.clone();
+        let delay = Duration::from_secs_f64(self.config.shutdown_delay_secs);
         tokio::spawn(async move {
             shutdown.await;
+            inference.begin_draining();
+            tracing::info!(delay_secs = delay.as_secs_f64(), "shutting down: not ready, still serving");
+            tokio::time::sleep(delay).await;
+            tracing::info!("shutting down: listeners closed, finishing in-flight requests");
             let _ = stop_tx.send(true);
         });
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -148,12 +158,28 @@ impl App {
             }
             None => tokio::spawn(async { Ok(()) }),
         };
-        let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx));
-        let (http, grpc) = tokio::join!(http, grpc);
-        metrics.await.context("metrics server stopped")?.context("metrics server failed")?;
-        http.context("REST server failed")?;
-        grpc.context("gRPC server failed")?;
-        Ok(())
+        let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx.clone()));
+        let servers = async {
+            let (http, grpc) = tokio::join!(http, grpc);
+            metrics.await.context("metrics server stopped")?.context("metrics server failed")?;
+            http.context("REST server failed")?;
+            grpc.context("gRPC server failed")?;
+            anyhow::Ok(())
+        };
+        tokio::pin!(servers);
+        let drain = Duration::from_secs_f64(self.config.shutdown_drain_secs);
+        let mut stopping = stop_rx;
+        tokio::select! {
+            result = &mut servers => return result,
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+        match tokio::time::timeout(drain, servers).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(drain_secs = drain.as_secs_f64(), "shutdown: requests still in flight were abandoned");
+                Ok(())
+            }
+        }
     }
 }
 

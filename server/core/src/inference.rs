@@ -77,6 +77,8 @@ pub struct Inference {
     limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
     startup_done: AtomicBool,
+    /// Set at SIGTERM: not ready, still serving.
+    draining: AtomicBool,
     pub(crate) registry: Arc<ObservedRegistry>,
     pub(crate) mode: ControlMode,
     pub(crate) control: Control,
@@ -98,6 +100,7 @@ impl Inference {
             limits,
             metrics,
             startup_done: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             registry,
             mode,
             control: Control::default(),
@@ -132,14 +135,22 @@ impl Inference {
         true
     }
 
-    /// Every configured model has loaded and warmed up.
+    /// Every configured model has loaded and warmed up, and the server is
+    /// not shutting down.
     pub fn ready(&self) -> bool {
-        self.startup_done.load(Ordering::Acquire)
+        !self.draining.load(Ordering::Acquire)
+            && self.startup_done.load(Ordering::Acquire)
             && self
                 .table
                 .load()
                 .values()
                 .all(|e| !e.gates_readiness || e.state == ModelState::Unloaded || !e.versions.is_empty())
+    }
+
+    /// From now on readiness is false (a SIGTERM arrived): load balancers
+    /// stop sending requests while those already routed are still served.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 
     pub fn model_state(&self, name: &str) -> Option<ModelState> {

@@ -106,6 +106,28 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM to the spawned server, as the kubelet does.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("a spawned server");
+        let status =
+            std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "SIGTERM delivered");
+    }
+
+    /// Waits (up to `limit`) for the spawned server to exit; its status.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("a spawned server");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sluice did not exit within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the spawned server answers, then until it is ready.
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
