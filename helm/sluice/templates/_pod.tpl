@@ -1,0 +1,201 @@
+{{/*
+The serving pod: sluice, and the drift sidecar when enabled. Shared by the
+Deployment and the Rollout. The role label is set here only for a
+Deployment; a Rollout's canaryMetadata/stableMetadata set it.
+*/}}
+{{- define "sluice.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "sluice.selectorLabels" . | nindent 4 }}
+    {{- if ne .Values.workload "Rollout" }}
+    {{ .Values.role.label }}: {{ .Values.role.default }}
+    {{- end }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ .Values.ports.http | quote }}
+    prometheus.io/path: /metrics
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "sluice.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+  terminationGracePeriodSeconds: {{ include "sluice.terminationGrace" . }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- if and .Values.gpu.enabled .Values.gpu.runtimeClassName }}
+  runtimeClassName: {{ .Values.gpu.runtimeClassName }}
+  {{- end }}
+  {{- $nodeSelector := .Values.nodeSelector }}
+  {{- if .Values.gpu.enabled }}
+  {{- $nodeSelector = merge (deepCopy .Values.nodeSelector) .Values.gpu.nodeSelector }}
+  {{- end }}
+  {{- with $nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $tolerations := .Values.tolerations }}
+  {{- if .Values.gpu.enabled }}
+  {{- $tolerations = concat .Values.tolerations .Values.gpu.tolerations }}
+  {{- end }}
+  {{- with $tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.models.initContainers }}
+  initContainers:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: sluice
+      image: {{ include "sluice.imageRef" (dict "root" .) | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - serve
+        - --model-repository={{ .Values.models.repository }}
+        - --model-control-mode={{ .Values.models.controlMode }}
+        - --repository-poll-secs={{ .Values.models.pollSeconds }}
+        - --model-cache-dir=/var/cache/sluice
+        {{- range .Values.models.mlflowModels }}
+        - --mlflow-model={{ . }}
+        {{- end }}
+        - --http-port={{ .Values.ports.http }}
+        - --grpc-port={{ .Values.ports.grpc }}
+        - --role={{ .Values.role.default }}
+        - --role-labels-file=/etc/podinfo/labels
+        - --role-label={{ .Values.role.label }}
+        - --shutdown-delay-secs={{ .Values.shutdown.delaySeconds }}
+        - --shutdown-drain-secs={{ .Values.shutdown.drainSeconds }}
+        - --log-format={{ .Values.logFormat }}
+        {{- if .Values.drift.enabled }}
+        {{- if not (gt (float64 .Values.sampleRate) 0.0) }}
+        {{- fail "drift.enabled needs sampleRate above 0: the sidecar judges the rows sluice samples" }}
+        {{- end }}
+        {{- end }}
+        {{- if gt (float64 .Values.sampleRate) 0.0 }}
+        - --sample-rate={{ .Values.sampleRate }}
+        {{- end }}
+        {{- range .Values.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      env:
+        {{- if .Values.adminToken.secretName }}
+        - name: SLUICE_ADMIN_TOKEN
+          valueFrom:
+            secretKeyRef: { name: {{ .Values.adminToken.secretName }}, key: {{ .Values.adminToken.secretKey }} }
+        {{- end }}
+        {{- with .Values.models.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports:
+        - { name: http, containerPort: {{ .Values.ports.http }}, protocol: TCP }
+        - { name: grpc, containerPort: {{ .Values.ports.grpc }}, protocol: TCP }
+      startupProbe:
+        httpGet: { path: /v2/health/live, port: http }
+        {{- toYaml .Values.probes.startup | nindent 8 }}
+      livenessProbe:
+        httpGet: { path: /v2/health/live, port: http }
+        {{- toYaml .Values.probes.liveness | nindent 8 }}
+      readinessProbe:
+        httpGet: { path: /v2/health/ready, port: http }
+        {{- toYaml .Values.probes.readiness | nindent 8 }}
+      resources:
+        {{- $resources := deepCopy .Values.resources }}
+        {{- if .Values.gpu.enabled }}
+        {{- $limits := merge (dict .Values.gpu.resourceName .Values.gpu.count) ($resources.limits | default dict) }}
+        {{- $_ := set $resources "limits" $limits }}
+        {{- end }}
+        {{- toYaml $resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - { name: models, mountPath: /models }
+        - { name: model-cache, mountPath: /var/cache/sluice }
+        - { name: podinfo, mountPath: /etc/podinfo, readOnly: true }
+        - { name: tmp, mountPath: /tmp }
+    {{- if .Values.drift.enabled }}
+    {{- $drift := .Values.drift }}
+    - name: drift
+      image: {{ include "sluice.imageRef" (dict "root" . "image" $drift.image) | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      command: [/usr/local/bin/sluice-drift]
+      args:
+        - watch
+        - --model-endpoint=http://127.0.0.1:{{ .Values.ports.http }}
+        - --model={{ $drift.model }}
+        - --input={{ $drift.input }}
+        - --repository={{ .Values.models.repository }}
+        - --min-samples={{ $drift.minSamples }}
+        - --interval-secs={{ $drift.intervalSeconds }}
+        - --cooldown-secs={{ $drift.cooldownSeconds }}
+        - --drift-share={{ $drift.driftShare }}
+        - --share-comparison={{ $drift.shareComparison }}
+        - --trigger-kind={{ $drift.triggerKind }}
+        - --listen=0.0.0.0:{{ $drift.port }}
+        {{- with $drift.method }}
+        - --method={{ . }}
+        {{- end }}
+        {{- with $drift.threshold | toString }}
+        - --threshold={{ . }}
+        {{- end }}
+        {{- with include "sluice.retrainUrl" . }}
+        - --retrain-url={{ . }}
+        {{- end }}
+      env:
+        {{- if .Values.adminToken.secretName }}
+        - name: SLUICE_DRIFT_SERVER_TOKEN
+          valueFrom:
+            secretKeyRef: { name: {{ .Values.adminToken.secretName }}, key: {{ .Values.adminToken.secretKey }} }
+        {{- end }}
+        {{- if .Values.trainer.tokenSecret.name }}
+        - name: SLUICE_DRIFT_TRIGGER_TOKEN
+          valueFrom:
+            secretKeyRef: { name: {{ .Values.trainer.tokenSecret.name }}, key: {{ .Values.trainer.tokenSecret.key }} }
+        {{- end }}
+        {{- with .Values.models.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports:
+        - { name: drift-metrics, containerPort: {{ $drift.port }}, protocol: TCP }
+      livenessProbe:
+        httpGet: { path: /metrics, port: drift-metrics }
+        periodSeconds: 10
+      resources:
+        {{- toYaml $drift.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - { name: models, mountPath: /models, readOnly: true }
+        - { name: tmp, mountPath: /tmp }
+    {{- end }}
+  volumes:
+    - name: models
+      {{- toYaml .Values.models.volume | nindent 6 }}
+    - name: model-cache
+      {{- toYaml .Values.models.cache | nindent 6 }}
+    - name: tmp
+      emptyDir: { sizeLimit: 1Gi }
+    - name: podinfo
+      downwardAPI:
+        items:
+          - path: labels
+            fieldRef: { fieldPath: metadata.labels }
+{{- end -}}
