@@ -6,7 +6,7 @@ Deployment; a Rollout's canaryMetadata/stableMetadata set it.
 {{- define "sluice.podTemplate" -}}
 metadata:
   labels:
-    {{- include "sluice.selectorLabels" . | nindent 4 }}
+    {{- include "sluice.serverSelectorLabels" . | nindent 4 }}
     {{- if ne .Values.workload "Rollout" }}
     {{ .Values.role.label }}: {{ .Values.role.default }}
     {{- end }}
@@ -175,7 +175,13 @@ spec:
         {{- end }}
       ports:
         - { name: drift-metrics, containerPort: {{ $drift.port }}, protocol: TCP }
+      # /metrics answers whenever the sidecar runs; /healthz reports drift
+      # problems (no samples yet, server unreachable), which must not take
+      # the serving pod out of its Service.
       livenessProbe:
+        httpGet: { path: /metrics, port: drift-metrics }
+        periodSeconds: 10
+      readinessProbe:
         httpGet: { path: /metrics, port: drift-metrics }
         periodSeconds: 10
       resources:
