@@ -246,6 +246,13 @@ def test_sidecars_drift_in_the_pod_points_at_the_trainer():
     drift = containers["drift"]["args"]
     assert "--retrain-url=http://sluice-trainer:8090/v1/retrain" in drift
     assert "--model-endpoint=http://127.0.0.1:8080" in drift and "--threshold=0.15" in drift
+    # Tokens are files from mounted Secrets, not environment variables.
+    assert "--admin-token-file=/var/run/secrets/sluice/admin/token" in containers["sluice"]["args"]
+    assert "--server-token-file=/var/run/secrets/sluice/admin/token" in drift
+    assert "--trigger-token-file=/var/run/secrets/sluice/trainer/token" in drift
+    assert not any("TOKEN" in e["name"] for c in containers.values() for e in c.get("env", []))
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+    assert secrets == {"admin-token": "sluice-admin", "trainer-token": "sluice-trainer"}
     endpoints = by_kind(objects, "PodMonitor")[0]["spec"]["podMetricsEndpoints"]
     assert {e["port"] for e in endpoints} == {"http", "drift-metrics"}
     trainer = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "sluice-trainer"][0]

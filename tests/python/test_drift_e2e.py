@@ -21,6 +21,7 @@ from test_prometheus import query, wait_for
 
 FEATURES = ["Time"] + [f"V{i}" for i in range(1, 29)] + ["Amount"]
 TOKEN = "drift-e2e-token"
+TRAINER_TOKEN = "drift-e2e-trainer-token"
 
 
 def get_json(url, token=None):
@@ -52,6 +53,10 @@ def stack():
     shutil.copytree(ROOT / "models" / "fraud-detection", repo / "fraud-detection")
     http, grpc, trainer_port, drift_port, prom = (free_port() for _ in range(5))
     processes = []
+    # Tokens as the chart passes them: files from mounted Secrets (with the
+    # trailing newline `kubectl create secret --from-file` keeps).
+    (work / "admin-token").write_text(TOKEN + "\n")
+    (work / "trainer-token").write_text(TRAINER_TOKEN + "\n")
 
     def start(name, args):
         log = open(work / f"{name}.log", "w")
@@ -59,14 +64,16 @@ def stack():
 
     start("sluice", [str(ROOT / "target/debug/sluice"), "serve", "--model-repository", str(repo), "--host", "127.0.0.1",
                      "--http-port", str(http), "--grpc-port", str(grpc), "--sample-rate", "1",
-                     "--admin-token", TOKEN, "--model-control-mode", "poll", "--repository-poll-secs", "0.3"])
+                     "--admin-token-file", str(work / "admin-token"), "--model-control-mode", "poll", "--repository-poll-secs", "0.3"])
     synth = work / "retrain.csv"
     subprocess.run([str(ROOT / "target/debug/sluice-trainer"), "synth", "--rows", "3000", "--seed", "3",
                     "--fraud-rate", "0.05", "--out", str(synth)], check=True, capture_output=True)
     start("trainer", [str(ROOT / "target/debug/sluice-trainer"), "serve", "--listen", f"127.0.0.1:{trainer_port}",
-                      "--publish", str(work / "retrained"), "--data", str(synth), "--model", "fraud-detection"])
+                      "--publish", str(work / "retrained"), "--data", str(synth), "--model", "fraud-detection",
+                      "--token-file", str(work / "trainer-token")])
     start("drift", [str(ROOT / "target/debug/sluice-drift"), "watch", "--model-endpoint", f"127.0.0.1:{http}",
-                    "--model", "fraud-detection", "--server-token", TOKEN, "--repository", str(repo),
+                    "--model", "fraud-detection", "--server-token-file", str(work / "admin-token"),
+                    "--trigger-token-file", str(work / "trainer-token"), "--repository", str(repo),
                     "--min-samples", "400", "--interval-secs", "0.3", "--cooldown-secs", "3600",
                     "--retrain-url", f"http://127.0.0.1:{trainer_port}", "--listen", f"127.0.0.1:{drift_port}"])
     (work / "prometheus.yml").write_text(
@@ -111,6 +118,7 @@ def check(stack, endpoint=None, **extra):
     """`sluice-drift check` as a CronJob runs it: configured by its environment."""
     env = {"MODEL_ENDPOINT": endpoint or stack["sluice"], "MODEL_NAME": "fraud-detection",
            "RETRAIN_PIPELINE_URL": stack["trainer"], "SLUICE_DRIFT_SERVER_TOKEN": TOKEN,
+           "SLUICE_DRIFT_TRIGGER_TOKEN": TRAINER_TOKEN,
            "SLUICE_DRIFT_REPOSITORY": str(stack["work"] / "models"), "SLUICE_DRIFT_MIN_SAMPLES": "400",
            "PATH": "/usr/bin:/bin", **extra}
     done = subprocess.run([str(ROOT / "target/debug/sluice-drift"), "check"], capture_output=True, text=True, env=env,
@@ -154,7 +162,7 @@ def test_drift_triggers_retraining_once(stack):
         "a retraining trigger")
     assert metric(text, "model_drift_detected", model="fraud-detection", version="2") == 1
     assert metric(text, "model_feature_drift_score", model="fraud-detection", version="2", feature="V3", method="ks") < 0.05
-    jobs = get_json(f"{stack['trainer']}/v1/jobs")["jobs"]
+    jobs = get_json(f"{stack['trainer']}/v1/jobs", TRAINER_TOKEN)["jobs"]
     assert len(jobs) == 1 and jobs[0]["reason"] == "automated_drift_detection", jobs
     assert "V3" in jobs[0]["drifted_features"], jobs
 
@@ -164,7 +172,7 @@ def test_drift_triggers_retraining_once(stack):
     time.sleep(2)
     text = drift_metrics(stack)
     assert metric(text, "model_retrain_triggers_total", model="fraud-detection", target="webhook", result="success") == 1
-    assert len(get_json(f"{stack['trainer']}/v1/jobs")["jobs"]) == 1
+    assert len(get_json(f"{stack['trainer']}/v1/jobs", TRAINER_TOKEN)["jobs"]) == 1
 
     # The CronJob form sees the drift too: exit 3, and its trigger reaches the trainer.
     code, report, stderr = check(stack)

@@ -61,20 +61,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* The trainer's environment: its webhook token and the models' credentials. */}}
+{{/* The trainer's environment: the models' credentials and its own extras. */}}
 {{- define "sluice.trainerEnv" -}}
+{{- $env := concat .Values.models.env .Values.trainer.env -}}
+{{- with $env }}
 env:
-  {{- if .Values.trainer.tokenSecret.name }}
-  - name: SLUICE_TRAINER_TOKEN
-    valueFrom:
-      secretKeyRef: { name: {{ .Values.trainer.tokenSecret.name }}, key: {{ .Values.trainer.tokenSecret.key }} }
-  {{- end }}
-  {{- with .Values.models.env }}
   {{- toYaml . | nindent 2 }}
-  {{- end }}
-  {{- with .Values.trainer.env }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when user-given environment takes values from Secrets. */}}
+{{- define "sluice.envHasSecrets" -}}
+{{- range concat .Values.models.env .Values.trainer.env }}
+{{- if and .valueFrom (hasKey .valueFrom "secretKeyRef") }}true{{ end }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -84,9 +84,9 @@ that hold pods; `probes` for run-to-completion pods only):
   emitted; by default a tag, since no digest exists before you build.
 - CKV_K8S_15 pull policy Always: release tags are immutable (or a digest
   pins them); Always adds a registry round-trip to every pod start.
-- CKV_K8S_35 secrets as env: sluice, sluice-drift and sluice-trainer read
-  their bearer tokens, and the object-store SDKs their credentials, from
-  the environment; none of them takes a token file yet.
+- CKV_K8S_35 secrets as env: only when models.env / trainer.env take
+  values from Secrets (object-store credentials, which the S3/GCS/Azure
+  SDKs read from the environment); sluice's own tokens are mounted files.
 - CKV_K8S_8/9 probes: a Job's or test's pod runs to completion; nothing
   routes to it and nothing should restart it.
 */}}
@@ -98,8 +98,10 @@ checkov.io/skip{{ $n }}: CKV_K8S_43=image.digest pins an image; the default is a
 {{- end }}
 {{- $n = add1 $n }}
 checkov.io/skip{{ $n }}: CKV_K8S_15=release tags are immutable; Always costs a registry round-trip per pod start
+{{- if include "sluice.envHasSecrets" .root }}
 {{- $n = add1 $n }}
-checkov.io/skip{{ $n }}: CKV_K8S_35=the binaries and object-store SDKs read tokens and credentials from the environment
+checkov.io/skip{{ $n }}: CKV_K8S_35=object-store SDKs read their credentials from the environment
+{{- end }}
 {{- if .runToCompletion }}
 {{- $n = add1 $n }}
 checkov.io/skip{{ $n }}: CKV_K8S_8=runs to completion, nothing to restart

@@ -93,18 +93,16 @@ spec:
         {{- if gt (float64 .Values.sampleRate) 0.0 }}
         - --sample-rate={{ .Values.sampleRate }}
         {{- end }}
+        {{- if .Values.adminToken.secretName }}
+        - --admin-token-file=/var/run/secrets/sluice/admin/{{ .Values.adminToken.secretKey }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
+      {{- with .Values.models.env }}
       env:
-        {{- if .Values.adminToken.secretName }}
-        - name: SLUICE_ADMIN_TOKEN
-          valueFrom:
-            secretKeyRef: { name: {{ .Values.adminToken.secretName }}, key: {{ .Values.adminToken.secretKey }} }
-        {{- end }}
-        {{- with .Values.models.env }}
         {{- toYaml . | nindent 8 }}
-        {{- end }}
+      {{- end }}
       ports:
         - { name: http, containerPort: {{ .Values.ports.http }}, protocol: TCP }
         - { name: grpc, containerPort: {{ .Values.ports.grpc }}, protocol: TCP }
@@ -131,6 +129,9 @@ spec:
         - { name: model-cache, mountPath: /var/cache/sluice }
         - { name: podinfo, mountPath: /etc/podinfo, readOnly: true }
         - { name: tmp, mountPath: /tmp }
+        {{- if .Values.adminToken.secretName }}
+        - { name: admin-token, mountPath: /var/run/secrets/sluice/admin, readOnly: true }
+        {{- end }}
     {{- if .Values.drift.enabled }}
     {{- $drift := .Values.drift }}
     - name: drift
@@ -159,20 +160,16 @@ spec:
         {{- with include "sluice.retrainUrl" . }}
         - --retrain-url={{ . }}
         {{- end }}
-      env:
         {{- if .Values.adminToken.secretName }}
-        - name: SLUICE_DRIFT_SERVER_TOKEN
-          valueFrom:
-            secretKeyRef: { name: {{ .Values.adminToken.secretName }}, key: {{ .Values.adminToken.secretKey }} }
+        - --server-token-file=/var/run/secrets/sluice/admin/{{ .Values.adminToken.secretKey }}
         {{- end }}
         {{- if .Values.trainer.tokenSecret.name }}
-        - name: SLUICE_DRIFT_TRIGGER_TOKEN
-          valueFrom:
-            secretKeyRef: { name: {{ .Values.trainer.tokenSecret.name }}, key: {{ .Values.trainer.tokenSecret.key }} }
+        - --trigger-token-file=/var/run/secrets/sluice/trainer/{{ .Values.trainer.tokenSecret.key }}
         {{- end }}
-        {{- with .Values.models.env }}
+      {{- with .Values.models.env }}
+      env:
         {{- toYaml . | nindent 8 }}
-        {{- end }}
+      {{- end }}
       ports:
         - { name: drift-metrics, containerPort: {{ $drift.port }}, protocol: TCP }
       # /metrics answers whenever the sidecar runs; /healthz reports drift
@@ -191,6 +188,12 @@ spec:
       volumeMounts:
         - { name: models, mountPath: /models, readOnly: true }
         - { name: tmp, mountPath: /tmp }
+        {{- if .Values.adminToken.secretName }}
+        - { name: admin-token, mountPath: /var/run/secrets/sluice/admin, readOnly: true }
+        {{- end }}
+        {{- if .Values.trainer.tokenSecret.name }}
+        - { name: trainer-token, mountPath: /var/run/secrets/sluice/trainer, readOnly: true }
+        {{- end }}
     {{- end }}
   volumes:
     - name: models
@@ -204,4 +207,12 @@ spec:
         items:
           - path: labels
             fieldRef: { fieldPath: metadata.labels }
+    {{- if .Values.adminToken.secretName }}
+    - name: admin-token
+      secret: { secretName: {{ .Values.adminToken.secretName }}, defaultMode: 0440 }
+    {{- end }}
+    {{- if and .Values.drift.enabled .Values.trainer.tokenSecret.name }}
+    - name: trainer-token
+      secret: { secretName: {{ .Values.trainer.tokenSecret.name }}, defaultMode: 0440 }
+    {{- end }}
 {{- end -}}

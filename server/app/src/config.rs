@@ -137,6 +137,16 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, help_heading = "Security")]
     pub admin_token: Option<String>,
 
+    /// The admin token from a file instead (a mounted Secret), read once at start-up.
+    #[arg(
+        long,
+        env = "SLUICE_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "admin_token",
+        help_heading = "Security"
+    )]
+    pub admin_token_file: Option<PathBuf>,
+
     /// Address to listen on.
     #[arg(long, env = "SLUICE_HOST", default_value = "0.0.0.0", help_heading = "Network")]
     pub host: IpAddr,
@@ -225,6 +235,7 @@ impl Config {
             mlflow_model: Vec::new(),
             model_cache_dir: None,
             admin_token: None,
+            admin_token_file: None,
             model_dir: None,
             model_path: None,
             default_max_batch_size: None,

@@ -61,7 +61,10 @@ pub struct App {
 impl App {
     /// Reads the repository, starts loading its models and returns at once;
     /// `ready` turns true when every model has loaded and warmed up.
-    pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, listeners: Listeners) -> anyhow::Result<Self> {
+        config.admin_token =
+            sluice_core::secret_file::token_from(config.admin_token.take(), config.admin_token_file.as_deref())
+                .map_err(anyhow::Error::msg)?;
         let source = open_registry(&config)?;
         sluice_core::memory::configure_allocator();
         match sluice_kernels::cuda_device_count() {

@@ -222,3 +222,28 @@ async fn poll_mode_picks_up_added_and_removed_models() {
     assert_eq!(server.get("/v2/health/ready").await.0, 200);
     assert_eq!(infer_status(&server, "fraud-detection").await.0, 200);
 }
+
+#[tokio::test]
+async fn the_admin_token_can_come_from_a_file() {
+    let repo = explicit_repo("api-token-file");
+    // As a mounted Kubernetes Secret holds it: with a trailing newline.
+    let token_file = repo.0.join("admin-token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");
+    let mut config = repository_config(&repo.0);
+    config.admin_token_file = Some(token_file.clone());
+    let server = Server::ready(config).await;
+    assert_eq!(post(&server, "/v2/repository/index", json!({}), None).await.0, 401);
+    let (status, body) = post(&server, "/v2/repository/index", json!({}), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+
+    std::fs::write(&token_file, "\n").expect("empty token file");
+    let mut config = repository_config(&repo.0);
+    config.admin_token_file = Some(token_file);
+    let listeners = sluice::Listeners {
+        http: tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        grpc: tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        metrics: None,
+    };
+    let refused = sluice::App::build(config, listeners).await.err().expect("an empty token file is refused");
+    assert!(refused.to_string().contains("empty"), "{refused}");
+}

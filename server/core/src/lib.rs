@@ -24,6 +24,7 @@ pub mod request;
 pub mod sample_rows;
 pub mod sampling;
 pub mod scheduler;
+pub mod secret_file;
 pub mod stats;
 pub mod swap;
 pub mod tensor;

@@ -15,6 +15,7 @@ use crate::score::{Column, DriftOptions, DriftReport, ShareComparison, dataset_d
 use crate::server_client::ServerClient;
 use crate::stats::Method;
 use crate::trigger::{Target, TargetKind};
+use sluice_core::secret_file::token_from;
 
 #[derive(Parser)]
 #[command(name = "sluice-drift", version, about = "Input drift against a model's training reference")]
@@ -48,6 +49,9 @@ struct WatchArgs {
     /// Bearer token for the server's samples endpoint (its --admin-token).
     #[arg(long, env = "SLUICE_DRIFT_SERVER_TOKEN", hide_env_values = true)]
     server_token: Option<String>,
+    /// The server token from a file instead (a mounted Secret).
+    #[arg(long, env = "SLUICE_DRIFT_SERVER_TOKEN_FILE", conflicts_with = "server_token")]
+    server_token_file: Option<PathBuf>,
     /// The model input holding the feature rows.
     #[arg(long, env = "SLUICE_DRIFT_INPUT", default_value = "features")]
     input: String,
@@ -79,6 +83,9 @@ struct WatchArgs {
     trigger_kind: TargetKind,
     #[arg(long, env = "SLUICE_DRIFT_TRIGGER_TOKEN", hide_env_values = true)]
     trigger_token: Option<String>,
+    /// The trigger token from a file instead (a mounted Secret).
+    #[arg(long, env = "SLUICE_DRIFT_TRIGGER_TOKEN_FILE", conflicts_with = "trigger_token")]
+    trigger_token_file: Option<PathBuf>,
     /// Kubeflow pipeline id / Argo namespace.
     #[arg(long, env = "SLUICE_DRIFT_PIPELINE_ID", alias = "argo-namespace")]
     pipeline_id: Option<String>,
@@ -95,6 +102,13 @@ struct WatchArgs {
 }
 
 impl WatchArgs {
+    /// Reads the token files once, so the rest sees plain tokens.
+    fn resolve_tokens(mut self) -> Result<Self, String> {
+        self.server_token = token_from(self.server_token.take(), self.server_token_file.as_deref())?;
+        self.trigger_token = token_from(self.trigger_token.take(), self.trigger_token_file.as_deref())?;
+        Ok(self)
+    }
+
     fn watch_config(&self) -> WatchConfig {
         let targets = self
             .retrain_url
@@ -214,6 +228,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 async fn watch(args: WatchArgs) -> Result<(), String> {
+    let args = args.resolve_tokens()?;
     let metrics = Arc::new(DriftMetrics::new().map_err(|e| e.to_string())?);
     let health = Arc::new(Mutex::new(Health::default()));
     let server = ServerClient::new(&args.model_endpoint, args.server_token.clone())?;
@@ -232,6 +247,7 @@ async fn watch(args: WatchArgs) -> Result<(), String> {
 
 /// One round: score what the server has sampled now, trigger on drift.
 async fn check(args: WatchArgs) -> Result<ExitCode, String> {
+    let args = args.resolve_tokens()?;
     let metrics = Arc::new(DriftMetrics::new().map_err(|e| e.to_string())?);
     let server = ServerClient::new(&args.model_endpoint, args.server_token.clone())?;
     let mut config = args.watch_config();

@@ -181,6 +181,9 @@ struct ServeArgs {
     /// Bearer token required on /v1/* (not on /metrics and /healthz).
     #[arg(long, env = "SLUICE_TRAINER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The token from a file instead (a mounted Secret).
+    #[arg(long, env = "SLUICE_TRAINER_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     #[arg(long, env = "ORT_DYLIB_PATH")]
     onnxruntime_lib: Option<PathBuf>,
 }
@@ -364,7 +367,7 @@ fn serve_command(args: ServeArgs) -> Result<(), String> {
         config,
         gates,
         models: args.models,
-        token: args.token.filter(|t| !t.is_empty()),
+        token: sluice_core::secret_file::token_from(args.token, args.token_file.as_deref())?.filter(|t| !t.is_empty()),
         onnxruntime_lib: args.onnxruntime_lib,
     };
     tokio::runtime::Handle::current()
