@@ -13,6 +13,10 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
+# The servers the tests start and stop need no time for Kubernetes to
+# update its endpoints: stop at SIGTERM without the default 5 s delay.
+os.environ.setdefault("SLUICE_SHUTDOWN_DELAY_SECS", "0")
+
 
 def free_port():
     with socket.socket() as s:
@@ -95,3 +99,18 @@ def onnxruntime_reference(version, x):
 
 
 import numpy as np  # noqa: E402  (used by the fixtures above)
+
+
+def start_prometheus(work, job, targets, port):
+    """A real Prometheus in `work` scraping `targets` ("host:port") every
+    second as job `job`, listening on `port`; returns the process."""
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus is not installed: run scripts/setup.sh"
+    listed = ", ".join(f"'{t}'" for t in targets)
+    (work / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{listed}]\n")
+    return subprocess.Popen(
+        [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=open(work / "prometheus.log", "w"), stderr=subprocess.STDOUT)

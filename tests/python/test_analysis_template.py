@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, start_prometheus
 from test_prometheus import post, query, wait_for
 
 HELM = ROOT / ".tools" / "helm"
@@ -67,26 +67,18 @@ def sluice_with_role(work, role):
     process = subprocess.Popen(
         [str(ROOT / "target" / "debug" / "sluice"), "serve", "--model-repository", str(ROOT / "models"),
          "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc),
-         "--role-labels-file", str(labels), "--shutdown-delay-secs", "0"],
+         "--role-labels-file", str(labels)],
         stdout=open(work / f"{role}.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT)
     return process, f"http://127.0.0.1:{http}"
 
 
 @pytest.fixture
 def stable_and_canary():
-    prometheus_bin = shutil.which("prometheus")
-    assert prometheus_bin, "prometheus is not installed: run scripts/setup.sh"
     work = pathlib.Path(tempfile.mkdtemp(prefix="sluice-analysis-"))
     (stable, stable_url), (canary, canary_url) = sluice_with_role(work, "stable"), sluice_with_role(work, "canary")
     prom = free_port()
-    targets = ", ".join(f"'{u.removeprefix('http://')}'" for u in (stable_url, canary_url))
-    (work / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: [{targets}]\n")
-    prometheus = subprocess.Popen(
-        [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom}"],
-        stdout=open(work / "prometheus.log", "w"), stderr=subprocess.STDOUT)
+    targets = [u.removeprefix("http://") for u in (stable_url, canary_url)]
+    prometheus = start_prometheus(work, "sluice", targets, prom)
     try:
         for url in (f"{stable_url}/v2/health/ready", f"{canary_url}/v2/health/ready", f"http://127.0.0.1:{prom}/-/ready"):
             wait_for(url)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, start_prometheus
 from test_prometheus import query, wait_for
 
 FEATURES = ["Time"] + [f"V{i}" for i in range(1, 29)] + ["Amount"]
@@ -76,11 +76,7 @@ def stack():
                     "--trigger-token-file", str(work / "trainer-token"), "--repository", str(repo),
                     "--min-samples", "400", "--interval-secs", "0.3", "--cooldown-secs", "3600",
                     "--retrain-url", f"http://127.0.0.1:{trainer_port}", "--listen", f"127.0.0.1:{drift_port}"])
-    (work / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: drift\n    static_configs:\n      - targets: ['127.0.0.1:{drift_port}']\n")
-    start("prometheus", [shutil.which("prometheus"), f"--config.file={work / 'prometheus.yml'}",
-                         f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{prom}"])
+    processes.append(start_prometheus(work, "drift", [f"127.0.0.1:{drift_port}"], prom))
     try:
         wait_for(f"http://127.0.0.1:{http}/v2/health/ready")
         wait_for(f"http://127.0.0.1:{trainer_port}/healthz")

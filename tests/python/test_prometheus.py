@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, start_prometheus
 
 P95_QUERY = 'histogram_quantile(0.95, rate(model_inference_duration_seconds_bucket{role="canary"}[5m])) * 1000'
 ERROR_QUERY = 'rate(model_inference_errors_total{role="canary"}[5m])'
@@ -55,8 +55,6 @@ def query(prometheus, expr):
 
 @pytest.fixture
 def canary_stack():
-    prometheus_bin = shutil.which("prometheus")
-    assert prometheus_bin, "prometheus is not installed: run scripts/setup.sh"
     work = pathlib.Path(tempfile.mkdtemp(prefix="sluice-prom-"))
     labels = work / "labels"
     labels.write_text('app="fraud"\nrole="canary"\n')
@@ -66,13 +64,7 @@ def canary_stack():
         [str(binary), "serve", "--model-repository", str(ROOT / "models"), "--host", "127.0.0.1",
          "--http-port", str(http), "--grpc-port", str(grpc), "--role-labels-file", str(labels)],
         stdout=open(work / "sluice.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT)
-    (work / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: ['127.0.0.1:{http}']\n")
-    prometheus = subprocess.Popen(
-        [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom}"],
-        stdout=open(work / "prometheus.log", "w"), stderr=subprocess.STDOUT)
+    prometheus = start_prometheus(work, "sluice", [f"127.0.0.1:{http}"], prom)
     try:
         wait_for(f"http://127.0.0.1:{http}/v2/health/ready")
         wait_for(f"http://127.0.0.1:{prom}/-/ready")
