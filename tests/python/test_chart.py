@@ -199,6 +199,8 @@ def test_rollout_is_a_canary_with_role_labels_services_and_analysis_steps():
     template = by_kind(objects, "AnalysisTemplate")[0]
     assert analyses == [template["metadata"]["name"]] * 2
     assert "role" not in rollout["spec"]["template"]["metadata"]["labels"], "Argo sets the role"
+    args = rollout["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--model-version=fraud-detection=2" in args, "the served version is part of the pod template"
     hpa = by_kind(objects, "HorizontalPodAutoscaler")[0]
     assert hpa["spec"]["scaleTargetRef"]["kind"] == "Rollout" and "replicas" not in rollout["spec"]
     for metric in template["spec"]["metrics"]:

@@ -77,6 +77,9 @@ spec:
         {{- range .Values.models.mlflowModels }}
         - --mlflow-model={{ . }}
         {{- end }}
+        {{- range $name, $version := .Values.models.versions }}
+        - --model-version={{ $name }}={{ $version }}
+        {{- end }}
         - --http-port={{ .Values.ports.http }}
         - --grpc-port={{ .Values.ports.grpc }}
         - --role={{ .Values.role.default }}

@@ -118,6 +118,19 @@ pub struct Config {
     #[arg(long, env = "SLUICE_LOAD_MODEL", value_delimiter = ',', value_name = "NAME", help_heading = "Models")]
     pub load_model: Vec<String>,
 
+    /// Serve exactly this version of a model, whatever model.toml's version policy says (repeatable, or
+    /// comma-separated in the variable): how a Deployment or an Argo Rollout pins the version its pods serve, so
+    /// a new version is a new pod template. A repository load request's own policy replaces it.
+    #[arg(
+        long,
+        env = "SLUICE_MODEL_VERSIONS",
+        value_delimiter = ',',
+        value_name = "NAME=VERSION",
+        value_parser = parse_pinned_version,
+        help_heading = "Models"
+    )]
+    pub model_version: Vec<(String, u64)>,
+
     /// MLflow registered model to serve: models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME (latest);
     /// prefix SERVED= to serve it under another name (repeatable, or comma-separated in the variable).
     #[arg(
@@ -232,6 +245,7 @@ impl Config {
             model_control_mode: ModelControlMode::None,
             repository_poll_secs: 15.0,
             load_model: Vec::new(),
+            model_version: Vec::new(),
             mlflow_model: Vec::new(),
             model_cache_dir: None,
             admin_token: None,
@@ -265,6 +279,15 @@ impl Config {
     }
 }
 
+fn parse_pinned_version(text: &str) -> Result<(String, u64), String> {
+    let (name, version) = text.split_once('=').ok_or_else(|| format!("'{text}' is not NAME=VERSION"))?;
+    let version = version.parse().ok().filter(|&v| v > 0).ok_or_else(|| format!("'{version}' is not a version"))?;
+    if name.is_empty() {
+        return Err(format!("'{text}' names no model"));
+    }
+    Ok((name.to_owned(), version))
+}
+
 fn parse_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
     if seconds.is_finite() && seconds >= 0.0 { Ok(seconds) } else { Err(format!("{seconds} is not 0 or more")) }
@@ -279,6 +302,15 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn pinned_versions_parse_or_say_why_not() {
+        assert_eq!(parse_pinned_version("fraud=3"), Ok(("fraud".into(), 3)));
+        assert!(parse_pinned_version("fraud").unwrap_err().contains("NAME=VERSION"));
+        assert!(parse_pinned_version("fraud=latest").unwrap_err().contains("not a version"));
+        assert!(parse_pinned_version("fraud=0").unwrap_err().contains("not a version"));
+        assert!(parse_pinned_version("=3").unwrap_err().contains("names no model"));
+    }
 
     #[test]
     fn cli_is_consistent() {

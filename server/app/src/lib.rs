@@ -94,6 +94,9 @@ impl App {
             sample_buffer_rows: config.sample_buffer_rows,
         };
         let inference = Arc::new(Inference::new(loaders, limits, metrics, source, mode).with_model_defaults(defaults));
+        for (name, version) in &config.model_version {
+            inference.pin_version(name, *version);
+        }
         let loading = inference.clone();
         let named = config.load_model.clone();
         let poll_every = std::time::Duration::from_secs_f64(config.repository_poll_secs.max(0.05));

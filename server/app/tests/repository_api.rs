@@ -247,3 +247,18 @@ async fn the_admin_token_can_come_from_a_file() {
     let refused = sluice::App::build(config, listeners).await.err().expect("an empty token file is refused");
     assert!(refused.to_string().contains("empty"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_pinned_version_is_the_one_served() {
+    // models/fraud-detection's model.toml serves the latest two; pinned: only 1.
+    let mut config = repository_config(models_dir());
+    config.model_version = vec![("fraud-detection".into(), 1)];
+    let server = Server::ready(config).await;
+    let (status, body) = infer_status(&server, "fraud-detection").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model_version"], "1", "requests without a version get the pinned one");
+    let (status, _) = infer_status(&server, "fraud-detection/versions/2").await;
+    assert_ne!(status, 200, "version 2 is not served");
+    let (status, body) = server.get("/v2/models/fraud-detection-candle").await;
+    assert_eq!(status, 200, "other models keep their own policy: {body}");
+}

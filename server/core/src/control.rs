@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::InferError;
 use crate::inference::{Inference, ModelState};
 use crate::load_override::LoadOverride;
-use crate::model_config::ModelConfig;
+use crate::model_config::{ModelConfig, VersionPolicy};
 use crate::registry::{ModelRegistry, RegistryError};
 use crate::swap::Retry;
 use crate::uploads::{self, ModelFiles};
@@ -168,6 +168,13 @@ impl Control {
 }
 
 impl Inference {
+    /// Serves exactly `version` of `name` (`--model-version`), as a load
+    /// request's version-policy override would; set before `start`.
+    pub fn pin_version(&self, name: &str, version: u64) {
+        let pin = LoadOverride { version_policy: Some(VersionPolicy::Specific(vec![version])), ..Default::default() };
+        self.control.set_load_override(name, Some(pin));
+    }
+
     /// Start-up: loads every model the registry holds (`none`, `poll`) or
     /// those named (`explicit`). A model whose registry cannot be reached is
     /// retried in the background with backoff; readiness waits for it.
