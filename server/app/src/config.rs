@@ -306,10 +306,10 @@ mod tests {
     #[test]
     fn pinned_versions_parse_or_say_why_not() {
         assert_eq!(parse_pinned_version("fraud=3"), Ok(("fraud".into(), 3)));
-        assert!(parse_pinned_version("fraud").unwrap_err().contains("NAME=VERSION"));
-        assert!(parse_pinned_version("fraud=latest").unwrap_err().contains("not a version"));
-        assert!(parse_pinned_version("fraud=0").unwrap_err().contains("not a version"));
-        assert!(parse_pinned_version("=3").unwrap_err().contains("names no model"));
+        assert!(parse_pinned_version("fraud").expect_err("refused").contains("NAME=VERSION"));
+        assert!(parse_pinned_version("fraud=latest").expect_err("refused").contains("not a version"));
+        assert!(parse_pinned_version("fraud=0").expect_err("refused").contains("not a version"));
+        assert!(parse_pinned_version("=3").expect_err("refused").contains("names no model"));
     }
 
     #[test]

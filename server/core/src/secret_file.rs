@@ -31,16 +31,16 @@ mod tests {
     #[test]
     fn trims_the_newline_and_refuses_empty_or_missing_files() {
         let dir = std::env::temp_dir().join(format!("sluice-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("temp file");
         let token = dir.join("token");
-        std::fs::write(&token, "s3cret\n").unwrap();
-        assert_eq!(read_secret(&token).unwrap(), "s3cret");
-        assert_eq!(token_from(Some("flag".into()), Some(&token)).unwrap().as_deref(), Some("flag"));
-        assert_eq!(token_from(None, Some(&token)).unwrap().as_deref(), Some("s3cret"));
-        assert_eq!(token_from(None, None).unwrap(), None);
-        std::fs::write(&token, "\n").unwrap();
-        assert!(read_secret(&token).unwrap_err().contains("empty"));
-        assert!(read_secret(&dir.join("missing")).unwrap_err().contains("cannot read"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(&token, "s3cret\n").expect("temp file");
+        assert_eq!(read_secret(&token).expect("temp file"), "s3cret");
+        assert_eq!(token_from(Some("flag".into()), Some(&token)).expect("temp file").as_deref(), Some("flag"));
+        assert_eq!(token_from(None, Some(&token)).expect("temp file").as_deref(), Some("s3cret"));
+        assert_eq!(token_from(None, None).expect("temp file"), None);
+        std::fs::write(&token, "\n").expect("temp file");
+        assert!(read_secret(&token).expect_err("refused").contains("empty"));
+        assert!(read_secret(&dir.join("missing")).expect_err("refused").contains("cannot read"));
+        std::fs::remove_dir_all(&dir).expect("temp file");
     }
 }
