@@ -22,10 +22,15 @@ def stable_versions(result):
     return {version for role, version in result["responses"]["versions"] if role == "stable"}
 
 
+def triggers(result, outcome="success"):
+    return sum(s["value"] for s in result["metrics_at_end"].get("model_retrain_triggers_total", [])
+               if s["result"] == outcome)
+
+
 def test_happy_path_drift_retrain_canary_promote(tmp_path):
     result = run("happy", ROOT, tmp_path, OUT, ROOT / ".tools" / "helm")
     assert result["outcome"] == "promoted", result["events"]
-    assert len(events(result, "retrain_started")) == 1, "exactly one retrain"
+    assert len(events(result, "retrain_started")) == 1 and triggers(result) == 1, "exactly one retrain"
     (finished,) = events(result, "retrain_finished")
     assert finished["state"] == "succeeded" and finished["version"] == 3
     assert [a["phase"] for a in events(result, "analysis")] == ["Successful", "Successful"]
@@ -65,5 +70,6 @@ def test_bad_canary_is_aborted_and_stable_untouched(tmp_path):
     assert responses["failed_by_role"]["stable"] == 0, responses["failed_examples"]
     assert responses["failed_by_role"]["canary"] > 0, "the canary's own injected errors"
     assert stable_versions(result) == {"2"}
+    assert triggers(result) == 0, "no drift, no retraining"
     assert result["versions_at_end"]["3"] == "archived" and result["versions_at_end"]["2"] == "production"
     assert responses["not_live_count"] == 0, responses["not_live"]
