@@ -1,63 +1,41 @@
-"""The chart's AnalysisTemplate, run as Argo Rollouts would run it: its
+"""The chart's AnalysisTemplate, run as Argo Rollouts would run it (with
+scripts/loop/analysis.py, the closed loop's controller): its
 queries and successCondition/failureCondition are taken from the rendered
 YAML (helm template with ci/rollout-values.yaml), the queries go to a real
 Prometheus scraping a stable and a canary sluice, and each measurement is
 judged with Argo's rules (failure wins; neither condition = Inconclusive).
 No canary traffic yet: Inconclusive, not a pass. A healthy canary: both
 metrics Successful. The canary starts failing requests: error-rate Failed."""
-import math
 import pathlib
-import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 import pytest
-import yaml
 
 from conftest import ROOT, free_port, start_prometheus
-from test_prometheus import post, query, wait_for
+from test_prometheus import post, wait_for
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from loop import analysis  # noqa: E402
 
 HELM = ROOT / ".tools" / "helm"
 WINDOW = "20s"  # short rate windows, so the test runs in seconds, not minutes
 
 
 def rendered_template(prometheus):
-    text = subprocess.run(
-        [str(HELM), "template", "sluice", str(ROOT / "helm" / "sluice"), "-f",
-         str(ROOT / "helm" / "sluice" / "ci" / "rollout-values.yaml"), "--set", f"analysis.window={WINDOW}",
-         "--show-only", "templates/analysis-template.yaml"],
-        capture_output=True, text=True, check=True).stdout
-    template = yaml.safe_load(text)
-    args = {a["name"]: a.get("value") for a in template["spec"]["args"]}
-    args["prometheus-address"] = prometheus  # what the Rollout's analysis step passes
-
-    def substitute(value):
-        return re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: args[m.group(1)], value)
-
-    return [{**m, "address": substitute(m["provider"]["prometheus"]["address"]),
-             "query": m["provider"]["prometheus"]["query"]} for m in template["spec"]["metrics"]]
+    """The chart's AnalysisTemplate for the rollout value set, its
+    Prometheus address argument pointed at the test's Prometheus."""
+    chart = ROOT / "helm" / "sluice"
+    _, template = analysis.render_chart(HELM, chart, [chart / "ci" / "rollout-values.yaml"],
+                                        [f"analysis.window={WINDOW}"])
+    return analysis.template_metrics(template, prometheus)
 
 
-def condition(expression, result):
-    """Argo's expr conditions (the subset the chart uses), evaluated on the
-    measurement as Argo passes it: a list of the vector's values."""
-    python = (expression.replace("&&", " and ").replace("||", " or ")
-              .replace("!isNaN", " not isNaN"))
-    assert "!" not in python.replace("!=", ""), expression
-    return bool(eval(python, {"__builtins__": {}}, {"len": len, "isNaN": math.isnan, "result": result}))
-
-
-def measure(metric):
-    """One measurement of one metric: (phase, value list), with Argo's rules."""
-    result = query(metric["address"], metric["query"])
-    success = condition(metric["successCondition"], result)
-    failure = condition(metric["failureCondition"], result)
-    if failure:
-        return "Failed", result
-    return ("Successful" if success else "Inconclusive"), result
+measure = analysis.measure
 
 
 def sluice_with_role(work, role):
