@@ -19,6 +19,7 @@ pub struct LoadOverride {
     pub preferred_batch_sizes: Option<Vec<usize>>,
     pub max_queue_size: Option<usize>,
     pub default_timeout_us: Option<u64>,
+    pub inline_max_compute_us: Option<u64>,
     pub instance_count: Option<usize>,
     pub device: Option<Device>,
 }
@@ -101,7 +102,13 @@ impl LoadOverride {
             let batching = object(batching, "batching")?;
             only(
                 batching,
-                &["max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us"],
+                &[
+                    "max_queue_delay_us",
+                    "preferred_batch_sizes",
+                    "max_queue_size",
+                    "default_timeout_us",
+                    "inline_max_compute_us",
+                ],
                 "batching",
             )?;
             out.read_preferred(batching.get("preferred_batch_sizes"))?;
@@ -113,6 +120,9 @@ impl LoadOverride {
             }
             if let Some(v) = batching.get("default_timeout_us") {
                 out.default_timeout_us = Some(number(v, "default_timeout_us")?);
+            }
+            if let Some(v) = batching.get("inline_max_compute_us") {
+                out.inline_max_compute_us = Some(number(v, "inline_max_compute_us")?);
             }
         }
         if let Some(groups) = top.get("instance_group") {
@@ -193,6 +203,9 @@ impl LoadOverride {
         }
         if let Some(timeout) = self.default_timeout_us {
             out.batching.default_timeout_us = timeout;
+        }
+        if let Some(limit) = self.inline_max_compute_us {
+            out.batching.inline_max_compute_us = limit;
         }
         if let Some(count) = self.instance_count {
             out.instances.count = count;
@@ -284,9 +297,12 @@ mod tests {
 
     #[test]
     fn toml_spelling_and_invalid_results_are_handled() {
-        let o = LoadOverride::parse(r#"{"batching": {"max_queue_delay_us": 50}, "instances": {"count": 2}}"#)
-            .expect("toml spelling");
+        let o = LoadOverride::parse(
+            r#"{"batching": {"max_queue_delay_us": 50, "inline_max_compute_us": 0}, "instances": {"count": 2}}"#,
+        )
+        .expect("toml spelling");
         assert_eq!((o.max_queue_delay_us, o.instance_count), (Some(50), Some(2)));
+        assert_eq!(o.apply(&base()).expect("valid").batching.inline_max_compute_us, 0);
         let too_big = LoadOverride::parse(r#"{"dynamic_batching": {"preferred_batch_size": [64]}}"#).expect("parses");
         let err = too_big.apply(&base()).expect_err("64 > max_batch_size 8");
         assert!(err.to_string().contains("preferred_batch_sizes holds 64"), "{err}");

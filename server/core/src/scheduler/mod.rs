@@ -7,8 +7,11 @@
 //! batch as Triton's dynamic batcher does: full, a preferred size, or
 //! whatever is there once the oldest request has waited `max_queue_delay`.
 //! A request whose deadline passes while queued is answered 504 and never
-//! runs; one whose client went away is dropped without compute.
+//! runs; one whose client went away is dropped without compute. When the
+//! version is idle and its calls are short, a request skips all of that and
+//! runs on the caller's thread (`inline`).
 
+mod inline;
 pub mod state;
 mod worker;
 
@@ -26,8 +29,9 @@ use crate::error::InferError;
 use crate::metrics::VersionMetrics;
 use crate::model_config::ModelConfig;
 use crate::tensor::Tensor;
+use inline::InlineGate;
 use state::{BatchPolicy, Decision, Pending, State, Ticket};
-use worker::Job;
+use worker::{Instance, Job};
 
 /// How often a batching task whose instances are all busy prunes requests
 /// whose clients have gone.
@@ -43,6 +47,9 @@ pub struct SchedulerConfig {
     pub max_queue_size: usize,
     /// Deadline for requests that bring none of their own.
     pub default_timeout: Option<Duration>,
+    /// An idle version whose calls average at most this runs a request on
+    /// the caller's thread; `None` always queues.
+    pub inline_max_compute: Option<Duration>,
 }
 
 impl From<&ModelConfig> for SchedulerConfig {
@@ -54,6 +61,7 @@ impl From<&ModelConfig> for SchedulerConfig {
             preferred_batch_sizes: b.preferred_batch_sizes.clone(),
             max_queue_size: b.max_queue_size,
             default_timeout: (b.default_timeout_us > 0).then(|| Duration::from_micros(b.default_timeout_us)),
+            inline_max_compute: (b.inline_max_compute_us > 0).then(|| Duration::from_micros(b.inline_max_compute_us)),
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Scheduler {
     depth: Arc<AtomicUsize>,
     config: SchedulerConfig,
     metrics: Arc<VersionMetrics>,
+    instances: Vec<Instance>,
+    gate: Arc<InlineGate>,
 }
 
 /// A queued request's place in the depth count: released exactly once, by
@@ -117,16 +127,21 @@ impl Scheduler {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
+        // Only an unbatched-delay policy may skip the queue: a configured
+        // delay asks requests to wait for company, and they should.
+        let inline = config.inline_max_compute.filter(|_| config.max_queue_delay.is_zero());
+        let gate = Arc::new(InlineGate::new(inline));
+        let instances: Vec<Instance> = instances.into_iter().map(|b| Arc::new(std::sync::Mutex::new(b))).collect();
         let mut job_senders = Vec::with_capacity(instances.len());
         let mut threads = Vec::with_capacity(instances.len());
-        for (index, backend) in instances.into_iter().enumerate() {
+        for (index, instance) in instances.iter().enumerate() {
             let (job_tx, job_rx) = std::sync::mpsc::channel();
             let idle = idle_tx.clone();
-            let metrics = metrics.clone();
+            let (instance, metrics, gate) = (instance.clone(), metrics.clone(), gate.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{label}#{index}"))
-                    .spawn(move || worker::run(backend, index, job_rx, idle, metrics))?,
+                    .spawn(move || worker::run(instance, index, job_rx, idle, metrics, gate))?,
             );
             job_senders.push(job_tx);
         }
@@ -141,7 +156,7 @@ impl Scheduler {
             metrics: metrics.clone(),
         };
         let task = Some(tokio::spawn(task.run()));
-        Ok(Scheduler { tx, task, threads, depth, config, metrics })
+        Ok(Scheduler { tx, task, threads, depth, config, metrics, instances, gate })
     }
 
     /// Closes the queue, lets the batching task run what is already queued,
@@ -175,6 +190,13 @@ impl Scheduler {
         rows: usize,
         timeout: Option<Duration>,
     ) -> Result<Vec<Tensor>, InferError> {
+        let in_flight = self.gate.enter();
+        if in_flight.alone() && self.gate.worth_it() {
+            // try_lock: an instance still finishing its last batch is busy.
+            if let Some(mut backend) = self.instances.iter().find_map(|i| i.try_lock().ok()) {
+                return self.run_inline(backend.as_mut(), inputs, rows);
+            }
+        }
         let reserved = self.depth.fetch_add(1, Ordering::AcqRel);
         if reserved >= self.config.max_queue_size {
             self.depth.fetch_sub(1, Ordering::AcqRel);
@@ -204,6 +226,27 @@ impl Scheduler {
             // Already running: the deadline covers queueing only, so let it finish.
             Err(_) => answer.await.unwrap_or_else(|e| Err(stopped(e))),
         }
+    }
+}
+
+impl Scheduler {
+    /// Runs one request on this thread with the instance it locked, through
+    /// the same code an instance thread runs (metrics, panics, row checks).
+    fn run_inline(
+        &self,
+        backend: &mut dyn Backend,
+        inputs: Vec<Tensor>,
+        rows: usize,
+    ) -> Result<Vec<Tensor>, InferError> {
+        let (reply, mut answer) = oneshot::channel();
+        let ticket = Ticket::default();
+        ticket.take();
+        let job =
+            Job { requests: vec![Pending::new(inputs, rows, reply, ticket)], batched: self.config.max_batch_size > 0 };
+        if let Some((took, requests)) = worker::run_job(backend, job, &self.metrics) {
+            self.gate.record(took, requests);
+        }
+        answer.try_recv().unwrap_or_else(|_| Err(InferError::Backend("the model instance did not answer".into())))
     }
 }
 

@@ -12,14 +12,14 @@ use crate::error::{BackendError, InferError};
 use crate::metrics::{Metrics, VersionMetrics};
 use crate::tensor::Tensor;
 
-type Spans = Arc<Mutex<Vec<(std::time::Instant, std::time::Instant)>>>;
+/// When each call started and ended, and on which thread.
+type Spans = Arc<Mutex<Vec<(std::time::Instant, std::time::Instant, String)>>>;
 
 /// Doubles its input; records every batch's row count; panics on NaN.
 struct Doubler {
     metadata: ModelMetadata,
     batches: Arc<Mutex<Vec<usize>>>,
     delay: Duration,
-    /// When each call started and ended.
     spans: Spans,
 }
 
@@ -33,7 +33,8 @@ impl Backend for Doubler {
         self.batches.lock().expect("lock").push(input.rows());
         let began = std::time::Instant::now();
         std::thread::sleep(self.delay);
-        self.spans.lock().expect("lock").push((began, std::time::Instant::now()));
+        let thread = std::thread::current().name().unwrap_or_default().to_string();
+        self.spans.lock().expect("lock").push((began, std::time::Instant::now(), thread));
         let values = f32_values(&input.data);
         assert!(!values.iter().any(|v| v.is_nan()), "NaN input");
         let doubled: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
@@ -58,6 +59,7 @@ fn scheduler_config(max_batch_size: usize, delay: Duration, preferred: Vec<usize
         preferred_batch_sizes: preferred,
         max_queue_size: queue,
         default_timeout: None,
+        inline_max_compute: Some(Duration::from_micros(100)),
     }
 }
 
@@ -208,4 +210,70 @@ async fn instances_run_batches_in_parallel() {
     let last_start = spans.iter().map(|s| s.0).max().expect("spans");
     let first_end = spans.iter().map(|s| s.1).min().expect("spans");
     assert!(last_start < first_end, "the three calls ran at the same time on three instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_version_with_short_calls_runs_requests_on_the_callers_thread() {
+    let spans = Spans::default();
+    let backend = doubler(&Arc::default(), Duration::ZERO, &spans);
+    // A generous limit: a loaded test machine must not make the calls "long".
+    let mut config = scheduler_config(8, Duration::ZERO, Vec::new(), 10);
+    config.inline_max_compute = Some(Duration::from_secs(1));
+    let scheduler = launch(vec![Box::new(backend)], config);
+    for i in 0..4 {
+        // Lets the instance thread let go of the instance after answering.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let out = scheduler.submit(input(2, i as f32), 2, None).await.expect("ok");
+        assert_eq!(
+            f32_values(&out[0].data),
+            vec![2.0 * i as f32, 2.0 * i as f32 + 2.0, 2.0 * i as f32 + 4.0, 2.0 * i as f32 + 6.0]
+        );
+    }
+    let threads: Vec<String> = spans.lock().expect("lock").iter().map(|s| s.2.clone()).collect();
+    assert_eq!(threads[0], "test#0", "unmeasured: the first call goes through the instance thread");
+    assert!(threads[1..].iter().all(|t| t != "test#0"), "later calls ran inline: {threads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_calls_and_batching_delays_always_queue() {
+    let slow = Spans::default();
+    let backend = doubler(&Arc::default(), Duration::from_millis(2), &slow);
+    let scheduler = launch(vec![Box::new(backend)], scheduler_config(8, Duration::ZERO, Vec::new(), 10));
+    let delayed = Spans::default();
+    let backend = doubler(&Arc::default(), Duration::ZERO, &delayed);
+    let waiting = launch(vec![Box::new(backend)], scheduler_config(8, Duration::from_micros(50), Vec::new(), 10));
+    for i in 0..3 {
+        scheduler.submit(input(1, i as f32), 1, None).await.expect("ok");
+        waiting.submit(input(1, i as f32), 1, None).await.expect("ok");
+    }
+    for spans in [slow, delayed] {
+        let threads: Vec<String> = spans.lock().expect("lock").iter().map(|s| s.2.clone()).collect();
+        assert_eq!(threads, vec!["test#0"; 3]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inline_and_queued_calls_never_share_an_instance() {
+    let spans = Spans::default();
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let backend = doubler(&batches, Duration::from_millis(5), &spans);
+    let mut config = scheduler_config(8, Duration::ZERO, Vec::new(), 100);
+    config.inline_max_compute = Some(Duration::from_secs(1));
+    let scheduler = launch(vec![Box::new(backend)], config);
+    scheduler.submit(input(1, 0.0), 1, None).await.expect("measured");
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { (i, s.submit(input(1, i as f32), 1, None).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, out) = task.await.expect("join");
+        assert_eq!(f32_values(&out.expect("ok")[0].data), vec![2.0 * i as f32, 2.0 * i as f32 + 2.0]);
+    }
+    let mut spans = spans.lock().expect("lock").clone();
+    spans.sort_by_key(|s| s.0);
+    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "calls overlapped on one instance");
+    assert!(spans.iter().any(|s| s.2 == "test#0"), "the concurrent requests queued for the instance thread");
+    assert_eq!(batches.lock().expect("lock").iter().sum::<usize>(), 13, "every request ran exactly once");
 }

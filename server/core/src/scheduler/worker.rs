@@ -2,7 +2,7 @@
 //! request with exactly its rows.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::backend::{Backend, Batch};
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
+use crate::scheduler::inline::InlineGate;
 use crate::scheduler::state::Pending;
 use crate::stats::ComputeTimes;
 use crate::tensor::Tensor;
@@ -21,32 +22,44 @@ pub struct Job {
     pub batched: bool,
 }
 
+/// One model instance's backend, shared by its thread and the idle fast
+/// path; whoever holds the lock runs the model.
+pub type Instance = Arc<Mutex<Box<dyn Backend>>>;
+
 /// Runs until the job channel closes (the model version is being unloaded and
-/// its queue has drained); dropping `backend` then frees the model.
+/// its queue has drained); dropping the last `Instance` then frees the model.
 pub fn run(
-    mut backend: Box<dyn Backend>,
+    instance: Instance,
     index: usize,
     jobs: mpsc::Receiver<Job>,
     idle: UnboundedSender<usize>,
-    metrics: std::sync::Arc<VersionMetrics>,
+    metrics: Arc<VersionMetrics>,
+    gate: Arc<InlineGate>,
 ) {
     if idle.send(index).is_err() {
         return;
     }
     while let Ok(job) = jobs.recv() {
-        run_job(backend.as_mut(), job, &metrics);
+        {
+            let mut backend = instance.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((took, requests)) = run_job(backend.as_mut(), job, &metrics) {
+                gate.record(took, requests);
+            }
+        }
         if idle.send(index).is_err() {
             break;
         }
     }
 }
 
-fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
+/// Runs one batch and answers its requests; returns how long the model was
+/// busy and for how many requests, or `None` when all had been abandoned.
+pub fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) -> Option<(Duration, usize)> {
     let mut requests = job.requests;
     // A client may have left while the batch waited for this thread.
     requests.retain(|p| !p.abandoned());
     if requests.is_empty() {
-        return;
+        return None;
     }
     let row_counts: Vec<usize> = requests.iter().map(|p| p.rows).collect();
     let (rows, count) = (row_counts.iter().sum(), row_counts.len());
@@ -63,11 +76,13 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
         Ok(Ok(out)) => out.outputs,
         Ok(Err(e)) => {
             metrics.observe_compute(rows, count, times, false);
-            return fail(requests, InferError::Backend(e.0));
+            fail(requests, InferError::Backend(e.0));
+            return Some((started.elapsed(), count));
         }
         Err(_) => {
             metrics.observe_compute(rows, count, times, false);
-            return fail(requests, InferError::Backend("the model panicked while running this batch".into()));
+            fail(requests, InferError::Backend("the model panicked while running this batch".into()));
+            return Some((started.elapsed(), count));
         }
     };
     if requests.len() == 1 || !job.batched {
@@ -75,7 +90,7 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
         if let Some(p) = requests.pop() {
             let _ = p.reply.send(Ok(outputs));
         }
-        return;
+        return Some((started.elapsed(), count));
     }
     let split = split(&outputs, &row_counts);
     times.output = inferred.elapsed();
@@ -90,6 +105,7 @@ fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) {
         }
         Err(e) => fail(requests, e),
     }
+    Some((started.elapsed(), count))
 }
 
 /// Stacks each input of all requests along the batch dimension; a single
