@@ -208,6 +208,12 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ONNX_INTRA_OP_THREADS", default_value_t = 1, help_heading = "Backends")]
     pub onnx_intra_op_threads: usize,
 
+    /// Threads serving connections and running small models inline (default: the CPUs this process may use:
+    /// the container's CPU limit (cgroup quota) or CPU affinity, whichever is lower, at least 1).
+    #[arg(long, env = "SLUICE_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..),
+          help_heading = "Limits")]
+    pub worker_threads: Option<u16>,
+
     /// Rollout role that labels the metrics (Argo Rollouts: stable or canary).
     #[arg(long, env = "SLUICE_ROLE", default_value = "stable", help_heading = "Metrics")]
     pub role: String,
@@ -268,6 +274,7 @@ impl Config {
             max_tensor_elements: 1 << 24,
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,
+            worker_threads: None,
             role: "stable".into(),
             role_labels_file: None,
             role_label: "role".into(),

@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod http;
 pub mod logging;
 pub mod role;
+pub mod runtime;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -189,11 +190,20 @@ impl App {
     }
 }
 
-/// CPU, resident memory and open file descriptors of this process.
+/// CPU, resident memory and open file descriptors of this process, and its
+/// async worker count (to check against the pod's CPU limit).
 fn register_process_metrics(registry: &prometheus::Registry) {
     let collector = prometheus::process_collector::ProcessCollector::for_self();
     if let Err(e) = registry.register(Box::new(collector)) {
         tracing::warn!("process metrics unavailable: {e}");
+    }
+    let workers =
+        prometheus::IntGauge::new("sluice_runtime_workers", "Async worker threads of this process").and_then(|gauge| {
+            gauge.set(i64::try_from(tokio::runtime::Handle::current().metrics().num_workers()).unwrap_or(i64::MAX));
+            registry.register(Box::new(gauge))
+        });
+    if let Err(e) = workers {
+        tracing::warn!("sluice_runtime_workers unavailable: {e}");
     }
 }
 

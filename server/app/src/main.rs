@@ -11,15 +11,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sluice::config::{Cli, Command};
 use sluice::{App, Listeners};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let Command::Serve(config) = Cli::parse().command;
     sluice::logging::init(config.log_format, &config.log_level)?;
-    let listeners = Listeners::bind(&config).await?;
-    let app = App::build(*config, listeners).await?;
-    app.serve(shutdown_signal()).await
+    let (runtime, workers) = sluice::runtime::build(config.worker_threads)?;
+    tracing::info!(workers, cpu_limit = sluice::runtime::cpu_limit(), "async runtime started");
+    runtime.block_on(async {
+        let listeners = Listeners::bind(&config).await?;
+        let app = App::build(*config, listeners).await?;
+        app.serve(shutdown_signal()).await
+    })
 }
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -82,8 +82,22 @@ impl Server {
     /// environment (for settings only the environment carries, such as
     /// object-store credentials); ports are chosen here.
     pub async fn spawn_binary(args: &[String], envs: &[(&str, &str)]) -> Server {
+        Server::spawn_binary_via(&[], args, envs).await
+    }
+
+    /// As `spawn_binary`, started through `wrapper` (a command that ends by
+    /// running its arguments, e.g. `taskset -c 0`).
+    pub async fn spawn_binary_via(wrapper: &[&str], args: &[String], envs: &[(&str, &str)]) -> Server {
         let (http, grpc) = (free_port(), free_port());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut command = match wrapper {
+            [] => std::process::Command::new(env!("CARGO_BIN_EXE_sluice")),
+            [program, rest @ ..] => {
+                let mut command = std::process::Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_sluice"));
+                command
+            }
+        };
+        let child = command
             .arg("serve")
             .args(args)
             .args(["--host", "127.0.0.1", "--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
