@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod connections;
 pub mod grpc;
 pub mod http;
 pub mod logging;
@@ -55,6 +56,7 @@ impl Listeners {
 pub struct App {
     inference: Arc<Inference>,
     registry: prometheus::Registry,
+    connections: connections::metrics::ConnectionMetricFamilies,
     config: Config,
     listeners: Listeners,
 }
@@ -87,6 +89,7 @@ impl App {
         let registry = prometheus::Registry::new();
         let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
+        let connections = connections::metrics::ConnectionMetricFamilies::register(&registry)?;
         let mode = config.model_control_mode.into();
         let defaults = ModelDefaults {
             max_batch_size: config.default_max_batch_size,
@@ -107,7 +110,7 @@ impl App {
                 loading.poll(poll_every).await;
             }
         });
-        Ok(App { inference, registry, config, listeners })
+        Ok(App { inference, registry, connections, config, listeners })
     }
 
     pub fn registry(&self) -> &prometheus::Registry {
@@ -155,17 +158,26 @@ impl App {
             self.inference.clone(),
             self.registry.clone(),
             &self.config,
+            self.connections.listener("rest"),
             wait(stop_rx.clone()),
         );
         let metrics = match self.listeners.metrics {
             Some(listener) => {
                 let router = http::metrics_router(self.registry.clone());
                 let stop = wait(stop_rx.clone());
-                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop).await })
+                let limits = connections::ConnectionLimits::from_config(&self.config);
+                let counted = self.connections.listener("metrics");
+                tokio::spawn(async move { connections::serve(listener, router, &limits, counted, stop).await })
             }
             None => tokio::spawn(async { Ok(()) }),
         };
-        let grpc = grpc::serve(self.listeners.grpc, self.inference.clone(), &self.config, wait(stop_rx.clone()));
+        let grpc = grpc::serve(
+            self.listeners.grpc,
+            self.inference.clone(),
+            &self.config,
+            self.connections.listener("grpc"),
+            wait(stop_rx.clone()),
+        );
         let servers = async {
             let (http, grpc) = tokio::join!(http, grpc);
             metrics.await.context("metrics server stopped")?.context("metrics server failed")?;

@@ -20,6 +20,8 @@ use sluice_core::{InferError, Inference};
 use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use sluice_proto::*;
 use tokio::net::TcpListener;
+
+use crate::connections::{ConnectionLimits, ConnectionMetrics};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -207,9 +209,9 @@ pub async fn serve(
     listener: TcpListener,
     inference: Arc<Inference>,
     config: &Config,
+    connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(report_health(inference.clone(), reporter));
     let mut service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config))
@@ -221,10 +223,8 @@ pub async fn serve(
         service = service.accept_compressed(encoding).send_compressed(encoding);
     }
     let router = tonic::service::Routes::new(health).add_service(service).prepare().into_axum_router();
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let limits = ConnectionLimits::from_config(config);
+    let result = crate::connections::serve(listener, router, &limits, connections, shutdown).await;
     health_task.abort();
     result
 }

@@ -22,6 +22,8 @@ use axum::routing::{get, post};
 use sluice_core::Inference;
 use tokio::net::TcpListener;
 
+use crate::connections::{ConnectionLimits, ConnectionMetrics};
+
 use crate::config::Config;
 
 pub use error::status_of;
@@ -81,13 +83,9 @@ pub async fn serve(
     inference: Arc<Inference>,
     registry: prometheus::Registry,
     config: &Config,
+    connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Small request/response pairs: do not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
     let state = HttpState {
         inference,
         registry,
@@ -95,5 +93,6 @@ pub async fn serve(
         max_json_depth: config.max_json_depth,
         admin_token: config.admin_token.clone(),
     };
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let limits = ConnectionLimits::from_config(config);
+    crate::connections::serve(listener, router(state), &limits, connections, shutdown).await
 }

@@ -120,6 +120,11 @@ impl Server {
         }
     }
 
+    /// The spawned server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a spawned server").id()
+    }
+
     /// Sends SIGTERM to the spawned server, as the kubelet does.
     pub fn terminate(&self) {
         let child = self.child.as_ref().expect("a spawned server");
