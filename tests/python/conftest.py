@@ -25,18 +25,19 @@ def free_port():
 
 
 class Sluice:
-    def __init__(self, http_port, grpc_port):
+    def __init__(self, http_port, grpc_port, scheme="http"):
         self.http_url = f"localhost:{http_port}"
         self.grpc_url = f"localhost:{grpc_port}"
-        self.base_url = f"http://{self.http_url}"
+        self.base_url = f"{scheme}://{self.http_url}"
 
 
 ADMIN_TOKEN = "pytest-admin-token"
 
 
-def start_sluice(*extra_args):
+def start_sluice(*extra_args, ssl_context=None):
     """Runs the binary on a copy of the bundled models (and the all-types
-    model); yields once it is ready, stops it afterwards."""
+    model); yields once it is ready, stops it afterwards. With
+    `ssl_context`, readiness is asked over HTTPS (a server run with TLS)."""
     binary = pathlib.Path(os.environ.get("SLUICE_BIN", ROOT / "target" / "debug" / "sluice"))
     assert binary.exists(), f"{binary} is missing: build it first (make test does)"
     repo = pathlib.Path(tempfile.mkdtemp(prefix="sluice-pytest-"))
@@ -51,12 +52,13 @@ def start_sluice(*extra_args):
         # Generic names sluice also reads (KServe-style deployments) stay out.
         env={k: v for k, v in os.environ.items() if k not in ("MODEL_PATH", "MAX_BATCH_SIZE", "WORKERS")},
     )
-    server = Sluice(http_port, grpc_port)
+    server = Sluice(http_port, grpc_port, "https" if ssl_context else "http")
     deadline = time.time() + 60
     while True:
         assert process.poll() is None, (repo / "sluice.log").read_text()
         try:
-            with urllib.request.urlopen(f"{server.base_url}/v2/health/ready", timeout=1) as r:
+            with urllib.request.urlopen(f"{server.base_url}/v2/health/ready", timeout=1,
+                                        context=ssl_context) as r:
                 if r.status == 200:
                     break
         except OSError:

@@ -19,9 +19,14 @@ def localize(code, sluice):
     return code.replace("localhost:8080", sluice.http_url).replace("localhost:8081", sluice.grpc_url)
 
 
-@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def plain_blocks(language):
+    """The examples for a server without TLS (test_tls.py runs the others)."""
+    return [b for b in blocks(language) if "ssl=True" not in b]
+
+
+@pytest.mark.parametrize("index", range(len(plain_blocks("python"))))
 def test_python_examples(index, sluice):
-    code = localize(blocks("python")[index], sluice)
+    code = localize(plain_blocks("python")[index], sluice)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "the example printed nothing"

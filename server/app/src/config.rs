@@ -161,6 +161,23 @@ pub struct Config {
     )]
     pub admin_token_file: Option<PathBuf>,
 
+    /// Serve REST and gRPC over TLS with this PEM certificate chain (with --tls-key); re-read when it changes.
+    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "PEM", requires = "tls_key", help_heading = "Security")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY", value_name = "PEM", requires = "tls_cert", help_heading = "Security")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this PEM CA bundle (mutual TLS).
+    #[arg(long, env = "SLUICE_TLS_CLIENT_CA", value_name = "PEM", requires = "tls_cert", help_heading = "Security")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Seconds between checks of the TLS files for changes (a rotated Kubernetes Secret).
+    #[arg(long, env = "SLUICE_TLS_RELOAD_SECS", default_value_t = 10.0, value_parser = parse_positive_seconds,
+          help_heading = "Security")]
+    pub tls_reload_secs: f64,
+
     /// Address to listen on.
     #[arg(long, env = "SLUICE_HOST", default_value = "0.0.0.0", help_heading = "Network")]
     pub host: IpAddr,
@@ -289,6 +306,10 @@ impl Config {
             model_cache_dir: None,
             admin_token: None,
             admin_token_file: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_reload_secs: 10.0,
             model_dir: None,
             model_path: None,
             default_max_batch_size: None,

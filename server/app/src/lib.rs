@@ -57,6 +57,7 @@ pub struct App {
     inference: Arc<Inference>,
     registry: prometheus::Registry,
     connections: connections::metrics::ConnectionMetricFamilies,
+    tls: Option<Arc<connections::tls::Tls>>,
     config: Config,
     listeners: Listeners,
 }
@@ -90,6 +91,20 @@ impl App {
         let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
         let connections = connections::metrics::ConnectionMetricFamilies::register(&registry)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = connections::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: config.tls_client_ca.clone(),
+                };
+                let tls = connections::tls::Tls::load(files, &registry)?;
+                tokio::spawn(tls.clone().watch(Duration::from_secs_f64(config.tls_reload_secs)));
+                tracing::info!(client_certificates = config.tls_client_ca.is_some(), "serving REST and gRPC over TLS");
+                Some(tls)
+            }
+            _ => None,
+        };
         let mode = config.model_control_mode.into();
         let defaults = ModelDefaults {
             max_batch_size: config.default_max_batch_size,
@@ -110,7 +125,11 @@ impl App {
                 loading.poll(poll_every).await;
             }
         });
-        Ok(App { inference, registry, connections, config, listeners })
+        Ok(App { inference, registry, connections, tls, config, listeners })
+    }
+
+    fn secure(&self, without_alpn: connections::Protocol) -> Option<connections::Secure> {
+        self.tls.clone().map(|tls| connections::Secure { tls, without_alpn })
     }
 
     pub fn registry(&self) -> &prometheus::Registry {
@@ -153,11 +172,14 @@ impl App {
             grpc = %self.listeners.grpc.local_addr()?,
             "sluice listening"
         );
+        let (rest_tls, grpc_tls) =
+            (self.secure(connections::Protocol::Http1), self.secure(connections::Protocol::Http2));
         let http = http::serve(
             self.listeners.http,
             self.inference.clone(),
             self.registry.clone(),
             &self.config,
+            rest_tls,
             self.connections.listener("rest"),
             wait(stop_rx.clone()),
         );
@@ -167,7 +189,8 @@ impl App {
                 let stop = wait(stop_rx.clone());
                 let limits = connections::ConnectionLimits::from_config(&self.config);
                 let counted = self.connections.listener("metrics");
-                tokio::spawn(async move { connections::serve(listener, router, &limits, counted, stop).await })
+                // Plain: Prometheus scrapes this port inside the cluster.
+                tokio::spawn(async move { connections::serve(listener, router, &limits, None, counted, stop).await })
             }
             None => tokio::spawn(async { Ok(()) }),
         };
@@ -175,6 +198,7 @@ impl App {
             self.listeners.grpc,
             self.inference.clone(),
             &self.config,
+            grpc_tls,
             self.connections.listener("grpc"),
             wait(stop_rx.clone()),
         );

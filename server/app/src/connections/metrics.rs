@@ -1,5 +1,6 @@
 //! Connection metrics per listener: open connections, and connections the
-//! server closed for a limit (idle, or a request head too slow to arrive).
+//! server closed for a limit (idle, a request head too slow to arrive) or a
+//! failed TLS handshake.
 
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 
@@ -8,6 +9,7 @@ pub struct ConnectionMetrics {
     open: prometheus::IntGauge,
     idle: prometheus::IntCounter,
     header_timeout: prometheus::IntCounter,
+    tls_handshake: prometheus::IntCounter,
 }
 
 /// The metric families, registered once and labelled per listener.
@@ -34,6 +36,7 @@ impl ConnectionMetricFamilies {
             open: self.open.with_label_values(&[name]),
             idle: self.closed.with_label_values(&[name, "idle"]),
             header_timeout: self.closed.with_label_values(&[name, "header_timeout"]),
+            tls_handshake: self.closed.with_label_values(&[name, "tls_handshake"]),
         }
     }
 }
@@ -59,6 +62,13 @@ impl ConnectionMetrics {
 
     pub fn header_timed_out(&self) {
         self.header_timeout.inc();
+    }
+
+    /// A TLS handshake failed: no or an untrusted client certificate, a
+    /// client that does not trust ours, or plain HTTP on a TLS port.
+    pub fn tls_failed(&self, error: &std::io::Error) {
+        self.tls_handshake.inc();
+        tracing::debug!(%error, "TLS handshake failed");
     }
 
     /// A connection ended with an error: counted when it was the header

@@ -10,6 +10,7 @@
 
 mod activity;
 pub mod metrics;
+pub mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,7 @@ use tower::ServiceExt;
 
 use activity::Activity;
 pub use metrics::ConnectionMetrics;
+use tls::Tls;
 
 /// Connection-level limits, from the command line.
 #[derive(Debug, Clone)]
@@ -70,12 +72,21 @@ impl ConnectionLimits {
     }
 }
 
+/// TLS for a listener, and the protocol its clients speak when they
+/// negotiate none (ALPN): HTTP/1.1 for REST, HTTP/2 for gRPC.
+#[derive(Clone)]
+pub struct Secure {
+    pub tls: Arc<Tls>,
+    pub without_alpn: Protocol,
+}
+
 /// Serves `router` until `shutdown` completes, then drains (see the module
-/// comment). `name` labels the connection metrics (rest, grpc, metrics).
+/// comment); over TLS when `secure` is set.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &ConnectionLimits,
+    secure: Option<Secure>,
     metrics: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -106,6 +117,7 @@ pub async fn serve(
             router: router.clone(),
             header_read_timeout: limits.header_read_timeout,
             idle_timeout: limits.idle_timeout,
+            secure: secure.clone(),
             closing: closing.clone(),
             metrics: metrics.clone(),
             _permit: permit,
@@ -140,6 +152,7 @@ struct Connection {
     router: Router,
     header_read_timeout: Duration,
     idle_timeout: Option<Duration>,
+    secure: Option<Secure>,
     closing: watch::Receiver<bool>,
     metrics: ConnectionMetrics,
     /// Frees this connection's slot when the connection ends.
@@ -151,14 +164,35 @@ impl Connection {
         // Small request/response pairs: do not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let _open = self.metrics.opened();
-        // The protocol is known from the first bytes, which must come within
-        // the header timeout like the rest of a request head (hyper's own
-        // timer starts only once it is reading an HTTP/1 head).
-        let protocol = match tokio::time::timeout(self.header_read_timeout, sniff(&tcp)).await {
-            Ok(Some(protocol)) => protocol,
-            Ok(None) => return,
-            Err(_) => return self.metrics.header_timed_out(),
-        };
+        // The first bytes (the protocol, or the TLS handshake) must come
+        // within the header timeout like the rest of a request head: hyper's
+        // own timer starts only once it is reading an HTTP/1 head.
+        let limit = self.header_read_timeout;
+        match self.secure.clone() {
+            None => match tokio::time::timeout(limit, sniff(&tcp)).await {
+                Ok(Some(protocol)) => self.serve(TokioIo::new(tcp), protocol).await,
+                Ok(None) => {}
+                Err(_) => self.metrics.header_timed_out(),
+            },
+            Some(secure) => match tokio::time::timeout(limit, secure.tls.acceptor().accept(tcp)).await {
+                Ok(Ok(stream)) => {
+                    let protocol = match stream.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Protocol::Http2,
+                        Some(_) => Protocol::Http1,
+                        None => secure.without_alpn,
+                    };
+                    self.serve(TokioIo::new(stream), protocol).await;
+                }
+                Ok(Err(error)) => self.metrics.tls_failed(&error),
+                Err(_) => self.metrics.header_timed_out(),
+            },
+        }
+    }
+
+    async fn serve<I>(self, io: TokioIo<I>, protocol: Protocol)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::default());
         let router = self.router.clone();
         let tracked = activity.clone();
@@ -170,14 +204,14 @@ impl Connection {
                 response.map(|r| r.map(|body| axum::body::Body::new(activity::TrackedBody::new(body, busy))))
             }
         });
-        let io = TokioIo::new(tcp);
+        let builders = self.builders.clone();
         match protocol {
             Protocol::Http2 => {
-                let connection = self.builders.http2.serve_connection(io, service);
+                let connection = builders.http2.serve_connection(io, service);
                 self.drive(connection, &activity, |c| c.graceful_shutdown()).await;
             }
             Protocol::Http1 => {
-                let connection = self.builders.http1.serve_connection(io, service);
+                let connection = builders.http1.serve_connection(io, service);
                 self.drive(connection, &activity, |c| c.graceful_shutdown()).await;
             }
         }
@@ -223,7 +257,8 @@ impl Connection {
     }
 }
 
-enum Protocol {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
     Http1,
     Http2,
 }

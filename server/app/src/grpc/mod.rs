@@ -21,7 +21,7 @@ use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInfe
 use sluice_proto::*;
 use tokio::net::TcpListener;
 
-use crate::connections::{ConnectionLimits, ConnectionMetrics};
+use crate::connections::{ConnectionLimits, ConnectionMetrics, Secure};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -209,6 +209,7 @@ pub async fn serve(
     listener: TcpListener,
     inference: Arc<Inference>,
     config: &Config,
+    secure: Option<Secure>,
     connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -224,7 +225,7 @@ pub async fn serve(
     }
     let router = tonic::service::Routes::new(health).add_service(service).prepare().into_axum_router();
     let limits = ConnectionLimits::from_config(config);
-    let result = crate::connections::serve(listener, router, &limits, connections, shutdown).await;
+    let result = crate::connections::serve(listener, router, &limits, secure, connections, shutdown).await;
     health_task.abort();
     result
 }

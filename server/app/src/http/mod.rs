@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use sluice_core::Inference;
 use tokio::net::TcpListener;
 
-use crate::connections::{ConnectionLimits, ConnectionMetrics};
+use crate::connections::{ConnectionLimits, ConnectionMetrics, Secure};
 
 use crate::config::Config;
 
@@ -83,6 +83,7 @@ pub async fn serve(
     inference: Arc<Inference>,
     registry: prometheus::Registry,
     config: &Config,
+    secure: Option<Secure>,
     connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -94,5 +95,5 @@ pub async fn serve(
         admin_token: config.admin_token.clone(),
     };
     let limits = ConnectionLimits::from_config(config);
-    crate::connections::serve(listener, router(state), &limits, connections, shutdown).await
+    crate::connections::serve(listener, router(state), &limits, secure, connections, shutdown).await
 }
