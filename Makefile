@@ -1,13 +1,13 @@
 # The two commands a newcomer needs:
 #   make serve   set up if needed, build release, serve models/ on :8080 (REST) and :8081 (gRPC)
-#   make test    set up if needed, run the whole suite (Rust unit + integration, peer-client tests)
+#   make test    set up if needed, run the whole suite (Rust unit + integration, peer-client tests, a bounded fuzz run)
 
 CARGO ?= cargo
 PYTHON := .venv/bin/python
 HTTP_PORT ?= 8080
 GRPC_PORT ?= 8081
 
-.PHONY: setup build serve test test-rust test-python lint cuda-check ci models bench-latency
+.PHONY: setup build serve test test-rust test-python test-fuzz lint cuda-check ci models bench-latency
 
 setup:
 	@bash scripts/setup.sh
@@ -22,7 +22,7 @@ build:
 serve: setup build
 	target/release/sluice serve --model-repository models --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT)
 
-test: setup test-rust test-python
+test: setup test-rust test-python test-fuzz
 
 test-rust:
 	$(CARGO) test --workspace
@@ -31,6 +31,10 @@ test-rust:
 # tritonclient and kserve register the same protobuf names, so each client's
 # tests run in a Python process of their own. Uses the debug binaries that
 # test-rust built (sluice, sluice-trainer, sluice-drift).
+# Every fuzz target (fuzz/fuzz_targets) from its seeds for FUZZ_SECONDS (20) each.
+test-fuzz:
+	bash scripts/fuzz.sh
+
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py tests/python/test_tls.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py

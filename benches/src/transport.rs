@@ -90,9 +90,15 @@ pub struct RestClient {
 
 impl RestClient {
     async fn connection(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-        let pooled = self.idle.lock().map_err(|_| anyhow::anyhow!("pool poisoned"))?.pop();
-        if let Some(sender) = pooled {
-            return Ok(sender);
+        // Skip pooled connections the server has closed meanwhile (its idle
+        // timeout), as every real HTTP client's pool does.
+        loop {
+            let pooled = self.idle.lock().map_err(|_| anyhow::anyhow!("pool poisoned"))?.pop();
+            match pooled {
+                Some(sender) if sender.is_closed() => continue,
+                Some(sender) => return Ok(sender),
+                None => break,
+            }
         }
         let stream = TcpStream::connect(&self.addr).await?;
         stream.set_nodelay(true)?;

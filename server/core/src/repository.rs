@@ -132,23 +132,34 @@ pub fn verify_artifacts(version_dir: &Path) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let metadata: VersionMetadata =
-        serde_json::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
-    for (file, digest) in &metadata.artifacts {
-        let relative = Path::new(file);
-        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(format!("{}: artifact path '{file}' must stay inside the version directory", path.display()));
-        }
-        let actual = sha256_file(&version_dir.join(relative))?;
-        if !actual.eq_ignore_ascii_case(digest.sha256.trim()) {
+    let digests = artifact_digests(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (relative, digest) in digests {
+        let actual = sha256_file(&version_dir.join(&relative))?;
+        if !actual.eq_ignore_ascii_case(digest.trim()) {
             return Err(format!(
-                "sha256 mismatch for {}: metadata.json says {}, the file hashes to {actual}",
+                "sha256 mismatch for {}: metadata.json says {digest}, the file hashes to {actual}",
                 version_dir.join(relative).display(),
-                digest.sha256
             ));
         }
     }
     Ok(())
+}
+
+/// The artifact digests `metadata.json` lists: (relative path, sha256).
+/// Every path must stay inside the version directory.
+pub fn artifact_digests(text: &str) -> Result<Vec<(PathBuf, String)>, String> {
+    let metadata: VersionMetadata = serde_json::from_str(text).map_err(|e| format!("invalid {METADATA_FILE}: {e}"))?;
+    metadata
+        .artifacts
+        .into_iter()
+        .map(|(file, digest)| {
+            let relative = PathBuf::from(&file);
+            if file.is_empty() || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+                return Err(format!("artifact path '{file}' must stay inside the version directory"));
+            }
+            Ok((relative, digest.sha256))
+        })
+        .collect()
 }
 
 /// Hex sha256 of a file, read in chunks.

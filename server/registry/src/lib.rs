@@ -6,6 +6,7 @@
 
 mod cache;
 mod mlflow;
+pub mod mlflow_wire;
 mod object_store_registry;
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use sluice_core::ModelRegistry;
 
-pub use cache::VersionCache;
+pub use cache::{VersionCache, safe_join};
 pub use mlflow::{MlflowModel, MlflowRegistry};
 pub use object_store_registry::{ObjectStoreRegistry, open_store};
 

@@ -4,16 +4,15 @@
 //! (so moving an alias swaps the served version) and their artifacts are
 //! downloaded through the tracking server's artifact proxy.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-use sluice_core::registry::{BoxFuture, fingerprint, is_plain_name};
+use sluice_core::registry::{BoxFuture, is_plain_name};
 use sluice_core::repository::{CONFIG_FILE, ONNX_FILE};
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
 use crate::cache::{VersionCache, safe_join, write_stream};
+use crate::mlflow_wire::{self as wire, ArtifactList, ModelVersion, OneVersion, VersionList};
 
 /// Which versions of a registered model to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,42 +62,6 @@ pub struct MlflowRegistry {
     client: reqwest::Client,
     models: Vec<MlflowModel>,
     cache: VersionCache,
-}
-
-#[derive(Debug, Deserialize)]
-struct ModelVersion {
-    version: String,
-    source: String,
-    #[serde(default)]
-    run_id: String,
-    #[serde(default)]
-    status: String,
-}
-
-#[derive(Deserialize)]
-struct OneVersion {
-    model_version: ModelVersion,
-}
-
-#[derive(Deserialize)]
-struct VersionList {
-    #[serde(default)]
-    model_versions: Vec<ModelVersion>,
-}
-
-#[derive(Deserialize)]
-struct ArtifactList {
-    #[serde(default)]
-    files: Vec<ArtifactFile>,
-}
-
-#[derive(Deserialize)]
-struct ArtifactFile {
-    path: String,
-    #[serde(default)]
-    is_dir: bool,
-    #[serde(default)]
-    file_size: Option<u64>,
 }
 
 impl MlflowRegistry {
@@ -186,19 +149,7 @@ impl MlflowRegistry {
 
     /// The artifact-proxy path of a version's artifacts.
     pub fn artifact_path(source: &str) -> Result<String, RegistryError> {
-        let rest = source
-            .strip_prefix("mlflow-artifacts:")
-            .ok_or_else(|| {
-                RegistryError::Invalid(format!(
-                    "artifact location '{source}' is not served by the MLflow tracking server; start it with \
-                     --serve-artifacts (the default)"
-                ))
-            })?
-            .trim_start_matches('/');
-        // mlflow-artifacts://host:port/path carries the server address first.
-        let rest =
-            if source.starts_with("mlflow-artifacts://") { rest.split_once('/').map_or("", |r| r.1) } else { rest };
-        Ok(rest.trim_end_matches('/').to_owned())
+        wire::artifact_path(source)
     }
 
     /// Every file under an artifact directory, recursively: (relative path, size).
@@ -253,21 +204,8 @@ impl MlflowRegistry {
 
     async fn describe_now(&self, served: &str) -> Result<ModelListing, RegistryError> {
         let model = self.model(served)?;
-        let mut versions = BTreeMap::new();
-        let mut newest: Option<(u64, String)> = None;
-        for found in self.versions(model).await? {
-            if !found.status.is_empty() && found.status != "READY" {
-                continue;
-            }
-            let Ok(number) = found.version.parse::<u64>() else { continue };
-            // MLflow versions are immutable: where they live says it all.
-            let fingerprint = fingerprint([format!("{}|{}", found.source, found.run_id)]);
-            if newest.as_ref().is_none_or(|(n, _)| number > *n) {
-                newest = Some((number, found.source.clone()));
-            }
-            versions.insert(number, fingerprint);
-        }
-        let (_, source) =
+        let (versions, newest) = wire::ready_versions(self.versions(model).await?);
+        let source =
             newest.ok_or_else(|| RegistryError::NotFound(format!("MLflow has no READY version for '{served}'")))?;
         let config = self.config(served, &Self::artifact_path(&source)?).await?;
         Ok(ModelListing { name: served.to_owned(), config, versions })
