@@ -38,7 +38,7 @@ test-fuzz:
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py tests/python/test_tls.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py
-	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_prometheus.py tests/python/test_dashboard.py tests/python/test_perf_analyzer.py tests/python/test_trainer.py tests/python/test_drift_e2e.py tests/python/test_analysis_template.py tests/python/test_closed_loop.py
+	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_openapi.py tests/python/test_prometheus.py tests/python/test_dashboard.py tests/python/test_perf_analyzer.py tests/python/test_trainer.py tests/python/test_drift_e2e.py tests/python/test_analysis_template.py tests/python/test_closed_loop.py
 	.venv-drift/bin/python -m pytest -q tests/python/test_drift.py
 	.venv-k8s/bin/python -m pytest -q tests/python/test_chart.py
 

@@ -472,3 +472,15 @@ async fn concurrent_requests_each_get_exactly_their_own_rows() {
         assert_eq!(bits(&together), bits(&alone[i]), "request {i} got other rows or other numbers when batched");
     }
 }
+
+#[tokio::test]
+async fn malformed_queries_and_paths_get_json_errors_too() {
+    let server = Server::ready(repository_config(models_dir())).await;
+    // axum's own extractor rejections, rewritten into the API's error shape.
+    let (status, body) = server.get("/v2/models/fraud-detection/versions/1/samples?limit=null").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("limit")), "{body}");
+    let (status, body) = server.get("/v2/models/%FF/ready").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string(), "{body}");
+}

@@ -234,6 +234,11 @@ pub async fn model_version_statistics(
 }
 
 /// Prometheus text exposition of every registered metric.
+/// The OpenAPI 3 document of this REST API (server/app/openapi.json).
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../../openapi.json")).into_response()
+}
+
 pub async fn metrics(State(state): AppState) -> Response {
     render_metrics(&state.registry)
 }

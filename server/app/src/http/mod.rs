@@ -66,10 +66,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/models/{target}", get(v1::model).post(v1::action))
         .route("/v1/models/{model}/versions/{target}", post(v1::version_action))
         .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)
         // The infer handlers enforce --max-request-bytes themselves, with a JSON error.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(error::json_rejections))
         .with_state(state)
 }
 
