@@ -161,23 +161,6 @@ pub struct Config {
     )]
     pub admin_token_file: Option<PathBuf>,
 
-    /// Serve REST and gRPC over TLS with this PEM certificate chain (with --tls-key); re-read when it changes.
-    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "PEM", requires = "tls_key", help_heading = "Security")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The PEM private key of --tls-cert.
-    #[arg(long, env = "SLUICE_TLS_KEY", value_name = "PEM", requires = "tls_cert", help_heading = "Security")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Require client certificates signed by this PEM CA bundle (mutual TLS).
-    #[arg(long, env = "SLUICE_TLS_CLIENT_CA", value_name = "PEM", requires = "tls_cert", help_heading = "Security")]
-    pub tls_client_ca: Option<PathBuf>,
-
-    /// Seconds between checks of the TLS files for changes (a rotated Kubernetes Secret).
-    #[arg(long, env = "SLUICE_TLS_RELOAD_SECS", default_value_t = 10.0, value_parser = parse_positive_seconds,
-          help_heading = "Security")]
-    pub tls_reload_secs: f64,
-
     /// Address to listen on.
     #[arg(long, env = "SLUICE_HOST", default_value = "0.0.0.0", help_heading = "Network")]
     pub host: IpAddr,
@@ -214,37 +197,8 @@ pub struct Config {
     #[arg(long, env = "SLUICE_MAX_STREAM_REQUESTS", default_value_t = 1024, help_heading = "Limits")]
     pub max_stream_requests: usize,
 
-    /// Open connections per listener (REST, gRPC, metrics); beyond it new connections wait to be accepted.
-    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
-    pub max_connections: u32,
-
-    /// Seconds an HTTP/1 client gets to send a request's head (line and headers), on a new connection or between
-    /// requests on a kept-alive one; slower connections are closed (slowloris).
-    #[arg(long, env = "SLUICE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10.0, value_parser = parse_positive_seconds,
-          help_heading = "Limits")]
-    pub header_read_timeout_secs: f64,
-
-    /// Seconds a connection with no request in flight stays open (0: forever). Longer than load balancers' own
-    /// idle timeouts (60 s on most), so they close first.
-    #[arg(long, env = "SLUICE_IDLE_TIMEOUT_SECS", default_value_t = 120.0, value_parser = parse_seconds,
-          help_heading = "Limits")]
-    pub idle_timeout_secs: f64,
-
-    /// Concurrent streams (requests) one HTTP/2 connection may open.
-    #[arg(long, env = "SLUICE_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 1024,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
-    pub http2_max_concurrent_streams: u32,
-
-    /// Seconds between HTTP/2 keepalive pings that find dead peers (0: no pings).
-    #[arg(long, env = "SLUICE_HTTP2_KEEPALIVE_INTERVAL_SECS", default_value_t = 60.0, value_parser = parse_seconds,
-          help_heading = "Limits")]
-    pub http2_keepalive_interval_secs: f64,
-
-    /// Seconds a keepalive ping may go unanswered before the connection is closed.
-    #[arg(long, env = "SLUICE_HTTP2_KEEPALIVE_TIMEOUT_SECS", default_value_t = 20.0,
-          value_parser = parse_positive_seconds, help_heading = "Limits")]
-    pub http2_keepalive_timeout_secs: f64,
+    #[command(flatten)]
+    pub connections: crate::connections::args::ConnectionArgs,
 
     /// Largest accepted number of elements in one input tensor.
     #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = 1 << 24, help_heading = "Limits")]
@@ -306,10 +260,6 @@ impl Config {
             model_cache_dir: None,
             admin_token: None,
             admin_token_file: None,
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            tls_reload_secs: 10.0,
             model_dir: None,
             model_path: None,
             default_max_batch_size: None,
@@ -325,12 +275,7 @@ impl Config {
             max_request_bytes: 64 << 20,
             max_json_depth: 100,
             max_stream_requests: 1024,
-            max_connections: 10_000,
-            header_read_timeout_secs: 10.0,
-            idle_timeout_secs: 120.0,
-            http2_max_concurrent_streams: 1024,
-            http2_keepalive_interval_secs: 60.0,
-            http2_keepalive_timeout_secs: 20.0,
+            connections: Default::default(),
             max_tensor_elements: 1 << 24,
             onnxruntime_lib: None,
             onnx_intra_op_threads: 1,
@@ -355,13 +300,13 @@ fn parse_pinned_version(text: &str) -> Result<(String, u64), String> {
     Ok((name.to_owned(), version))
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
     // Bounded: Duration::from_secs_f64 panics on values it cannot hold.
     if (0.0..=1e9).contains(&seconds) { Ok(seconds) } else { Err(format!("{seconds} is not between 0 and 1e9")) }
 }
 
-fn parse_positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_positive_seconds(text: &str) -> Result<f64, String> {
     let seconds = parse_seconds(text)?;
     if seconds > 0.0 { Ok(seconds) } else { Err("must be above 0".into()) }
 }

@@ -91,16 +91,19 @@ impl App {
         let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
         register_process_metrics(&registry);
         let connections = connections::metrics::ConnectionMetricFamilies::register(&registry)?;
-        let tls = match (&config.tls_cert, &config.tls_key) {
+        let tls = match (&config.connections.tls_cert, &config.connections.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = connections::tls::TlsFiles {
                     cert: cert.clone(),
                     key: key.clone(),
-                    client_ca: config.tls_client_ca.clone(),
+                    client_ca: config.connections.tls_client_ca.clone(),
                 };
                 let tls = connections::tls::Tls::load(files, &registry)?;
-                tokio::spawn(tls.clone().watch(Duration::from_secs_f64(config.tls_reload_secs)));
-                tracing::info!(client_certificates = config.tls_client_ca.is_some(), "serving REST and gRPC over TLS");
+                tokio::spawn(tls.clone().watch(Duration::from_secs_f64(config.connections.tls_reload_secs)));
+                tracing::info!(
+                    client_certificates = config.connections.tls_client_ca.is_some(),
+                    "serving REST and gRPC over TLS"
+                );
                 Some(tls)
             }
             _ => None,

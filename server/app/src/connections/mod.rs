@@ -9,6 +9,7 @@
 //! when all have.
 
 mod activity;
+pub mod args;
 pub mod metrics;
 pub mod tls;
 
@@ -43,6 +44,7 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     pub fn from_config(config: &crate::Config) -> Self {
+        let config = &config.connections;
         let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
         ConnectionLimits {
             max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
