@@ -17,6 +17,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod model_config;
+pub mod model_spec;
 pub mod registry;
 pub mod registry_health;
 pub mod repository;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BackendKind, BackendLoader, Device, LoadRequest, ModelMetadata};
+use crate::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
 use crate::metrics::VersionMetrics;
 use crate::model_config::ModelConfig;
 use crate::repository::verify_artifacts;
@@ -130,9 +130,9 @@ pub fn load_instances(
 fn warm_up(backend: &mut dyn Backend, config: &ModelConfig, dir: &Path) -> Result<(), String> {
     let metadata = backend.metadata().clone();
     let batched = config.max_batch_size > 0;
-    let Some(sample) = warmup_batch(&config.warmup, &metadata, batched, dir)? else { return Ok(()) };
+    let Some(sample) = warmup_batch(&config.warmup, &metadata.inputs, batched, dir)? else { return Ok(()) };
     for _ in 0..config.warmup.count {
-        backend.warmup(sample.batch.clone()).map_err(|e| {
+        backend.warmup(Batch { inputs: sample.inputs.clone() }).map_err(|e| {
             format!(
                 "warm-up failed on inputs {}: {e} (configure the samples in [warmup] of model.toml, or set \
                  warmup.enabled = false)",

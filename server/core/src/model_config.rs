@@ -26,7 +26,7 @@
 
 use std::path::Path;
 
-use crate::backend::{BackendKind, Device, TensorSpec};
+use crate::model_spec::{BackendKind, Device, TensorSpec};
 use crate::warmup::WarmupConfig;
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

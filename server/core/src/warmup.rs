@@ -26,9 +26,9 @@ use std::path::{Component, Path};
 
 use bytes::Bytes;
 
-use crate::backend::{Batch, ModelMetadata, TensorSpec};
 use crate::datatype::DataType;
 use crate::elements::ElementWriter;
+use crate::model_spec::TensorSpec;
 use crate::tensor::{Tensor, push_string};
 
 /// The BYTES value used when nothing else is configured: a number, so that
@@ -105,30 +105,31 @@ impl WarmupConfig {
     }
 }
 
-/// One warm-up batch, and a description of each input's sample for errors.
+/// One warm-up batch (its inputs in the model's input order), and a
+/// description of each input's sample for errors.
 pub struct WarmupBatch {
-    pub batch: Batch,
+    pub inputs: Vec<Tensor>,
     pub described: String,
 }
 
-/// The warm-up batch for a loaded model, or None when warm-up is off.
-/// `batched` says whether the first dimension is the batch dimension.
+/// The warm-up batch for a loaded model's `inputs`, or None when warm-up is
+/// off. `batched` says whether the first dimension is the batch dimension.
 pub fn warmup_batch(
     config: &WarmupConfig,
-    metadata: &ModelMetadata,
+    specs: &[TensorSpec],
     batched: bool,
     version_dir: &Path,
 ) -> Result<Option<WarmupBatch>, String> {
     if !config.enabled {
         return Ok(None);
     }
-    if let Some(unknown) = config.inputs.keys().find(|name| !metadata.inputs.iter().any(|s| &s.name == *name)) {
-        let known: Vec<&str> = metadata.inputs.iter().map(|s| s.name.as_str()).collect();
+    if let Some(unknown) = config.inputs.keys().find(|name| !specs.iter().any(|s| &s.name == *name)) {
+        let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         return Err(format!("[warmup.inputs.{unknown}] names no input of the model (inputs: {known:?})"));
     }
-    let mut inputs = Vec::with_capacity(metadata.inputs.len());
-    let mut described = Vec::with_capacity(metadata.inputs.len());
-    for (index, spec) in metadata.inputs.iter().enumerate() {
+    let mut inputs = Vec::with_capacity(specs.len());
+    let mut described = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.iter().enumerate() {
         let own = config.inputs.get(&spec.name).cloned().unwrap_or_default();
         let shape = sample_shape(spec, own.shape.as_deref(), batched.then_some(config.batch_size))?;
         let elements: usize = shape.iter().product();
@@ -150,7 +151,7 @@ pub fn warmup_batch(
         described.push(format!("'{}' ({} {shape:?}, {what})", spec.name, spec.datatype));
         inputs.push(Tensor::new(spec.name.clone(), spec.datatype, shape, data));
     }
-    Ok(Some(WarmupBatch { batch: Batch { inputs }, described: described.join(", ") }))
+    Ok(Some(WarmupBatch { inputs, described: described.join(", ") }))
 }
 
 /// The model's shape with its dynamic dimensions filled: the batch
@@ -235,16 +236,15 @@ mod tests {
     use super::*;
     use crate::tensor::string_spans;
 
-    fn metadata(specs: &[(&str, DataType, &[i64])]) -> ModelMetadata {
-        let inputs = specs
+    fn metadata(specs: &[(&str, DataType, &[i64])]) -> Vec<TensorSpec> {
+        specs
             .iter()
             .map(|(name, datatype, shape)| TensorSpec {
                 name: (*name).to_owned(),
                 datatype: *datatype,
                 shape: shape.to_vec(),
             })
-            .collect();
-        ModelMetadata { platform: "test".into(), inputs, outputs: Vec::new() }
+            .collect()
     }
 
     fn config(toml_text: &str) -> WarmupConfig {
@@ -256,7 +256,7 @@ mod tests {
         let model = metadata(&[("INPUT0", DataType::Bytes, &[-1, 16])]);
         let sample =
             warmup_batch(&WarmupConfig::default(), &model, true, Path::new(".")).expect("sample").expect("enabled");
-        let tensor = &sample.batch.inputs[0];
+        let tensor = &sample.inputs[0];
         assert_eq!(tensor.shape, vec![1, 16]);
         let spans = string_spans(&tensor.data).expect("BYTES");
         assert_eq!(spans.len(), 16);
@@ -276,7 +276,7 @@ mod tests {
         );
         warmup.check(8).expect("valid");
         let sample = warmup_batch(&warmup, &model, true, Path::new(".")).expect("sample").expect("enabled");
-        let [a, b, s] = &sample.batch.inputs[..] else { panic!("three inputs") };
+        let [a, b, s] = &sample.inputs[..] else { panic!("three inputs") };
         assert_eq!((a.shape.clone(), b.shape.clone()), (vec![3, 4], vec![3, 5]));
         assert!(a.data.chunks(4).any(|c| c != [0; 4]), "random FP32 is not all zero");
         assert!(b.data.iter().all(|&x| x == 0));
@@ -292,7 +292,7 @@ mod tests {
         let model = metadata(&[("x", DataType::Fp32, &[-1, 2])]);
         let warmup = config("[inputs.x]\nfile = \"warmup/x.bin\"");
         let sample = warmup_batch(&warmup, &model, true, &dir).expect("sample").expect("enabled");
-        assert_eq!(sample.batch.inputs[0].data.len(), 8);
+        assert_eq!(sample.inputs[0].data.len(), 8);
         let short = config("batch_size = 2\n[inputs.x]\nfile = \"warmup/x.bin\"");
         let err = warmup_batch(&short, &model, true, &dir).err().expect("too short for 2 rows");
         assert!(err.contains("input 'x'") && err.contains("needs 16 bytes"), "{err}");

@@ -127,8 +127,8 @@ impl Scheduler {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
-        // Only an unbatched-delay policy may skip the queue: a configured
-        // delay asks requests to wait for company, and they should.
+        // Only a policy without a queue delay may skip the queue: a delay
+        // asks requests to wait for company, and they should.
         let inline = config.inline_max_compute.filter(|_| config.max_queue_delay.is_zero());
         let gate = Arc::new(InlineGate::new(inline));
         let instances: Vec<Instance> = instances.into_iter().map(|b| Arc::new(std::sync::Mutex::new(b))).collect();
