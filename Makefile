@@ -27,6 +27,7 @@ test: setup test-rust test-python test-fuzz
 test-rust:
 	$(CARGO) test --workspace
 	$(CARGO) build --workspace --bins
+	@df -h . | awk 'NR==2 {print "disk free after the Rust build: " $$4}'
 
 # tritonclient and kserve register the same protobuf names, so each client's
 # tests run in a Python process of their own. Uses the debug binaries that
