@@ -2,7 +2,7 @@
 //! spelling), parsed and applied to a model's configuration.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sluice_core::load_override::LoadOverride;
+use sluice_core::model::load_override::LoadOverride;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::seconds_arg::{parse_positive_seconds, parse_seconds};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice",
@@ -298,17 +300,6 @@ fn parse_pinned_version(text: &str) -> Result<(String, u64), String> {
         return Err(format!("'{text}' names no model"));
     }
     Ok((name.to_owned(), version))
-}
-
-pub(crate) fn parse_seconds(text: &str) -> Result<f64, String> {
-    let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    // Bounded: Duration::from_secs_f64 panics on values it cannot hold.
-    if (0.0..=1e9).contains(&seconds) { Ok(seconds) } else { Err(format!("{seconds} is not between 0 and 1e9")) }
-}
-
-pub(crate) fn parse_positive_seconds(text: &str) -> Result<f64, String> {
-    let seconds = parse_seconds(text)?;
-    if seconds > 0.0 { Ok(seconds) } else { Err("must be above 0".into()) }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

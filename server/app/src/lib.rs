@@ -1,5 +1,6 @@
 //! The sluice server: configuration, start-up, and the two transports (REST
-//! and gRPC) over one `sluice_core::Inference`.
+//! and gRPC) over one `sluice_core::Inference` (requests) and one
+//! `sluice_core::Lifecycle` (loading, the repository API).
 
 pub mod admin;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod logging;
 pub mod role;
 pub mod runtime;
+pub mod seconds_arg;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,8 +21,10 @@ use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
 use sluice_core::metrics::{Metrics, Role};
-use sluice_core::repository;
-use sluice_core::{ControlMode, Inference, Limits, Loaders, LocalRegistry, ModelDefaults, ModelRegistry};
+use sluice_core::model::repository;
+use sluice_core::{
+    ControlMode, Inference, Lifecycle, Limits, Loaders, LocalRegistry, ModelDefaults, ModelRegistry, ModelTable,
+};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -52,10 +56,18 @@ impl Listeners {
     }
 }
 
+/// What both transports serve: the request side and the model lifecycle,
+/// which share one model table.
+#[derive(Clone)]
+pub struct Serving {
+    pub inference: Arc<Inference>,
+    pub lifecycle: Arc<Lifecycle>,
+}
+
 /// A built server: models are loading in the background, sockets are bound.
 pub struct App {
-    inference: Arc<Inference>,
-    registry: prometheus::Registry,
+    serving: Serving,
+    metrics_registry: prometheus::Registry,
     connections: connections::metrics::ConnectionMetricFamilies,
     tls: Option<Arc<connections::tls::Tls>>,
     config: Config,
@@ -87,10 +99,10 @@ impl App {
             tracing::info!(role = %role.get(), file = %path.display(), "rollout role from the labels file");
             tokio::spawn(role::watch(role.clone(), path.clone(), config.role_label.clone()));
         }
-        let registry = prometheus::Registry::new();
-        let metrics = Metrics::register_with(&registry, role, !config.disable_metrics)?;
-        register_process_metrics(&registry);
-        let connections = connections::metrics::ConnectionMetricFamilies::register(&registry)?;
+        let metrics_registry = prometheus::Registry::new();
+        let metrics = Metrics::register_with(&metrics_registry, role, !config.disable_metrics)?;
+        register_process_metrics(&metrics_registry);
+        let connections = connections::metrics::ConnectionMetricFamilies::register(&metrics_registry)?;
         let tls = match (&config.connections.tls_cert, &config.connections.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = connections::tls::TlsFiles {
@@ -98,7 +110,7 @@ impl App {
                     key: key.clone(),
                     client_ca: config.connections.tls_client_ca.clone(),
                 };
-                let tls = connections::tls::Tls::load(files, &registry)?;
+                let tls = connections::tls::Tls::load(files, &metrics_registry)?;
                 tokio::spawn(tls.clone().watch(Duration::from_secs_f64(config.connections.tls_reload_secs)));
                 tracing::info!(
                     client_certificates = config.connections.tls_client_ca.is_some(),
@@ -115,32 +127,27 @@ impl App {
             sample_rate: config.sample_rate,
             sample_buffer_rows: config.sample_buffer_rows,
         };
-        let inference = Arc::new(Inference::new(loaders, limits, metrics, source, mode).with_model_defaults(defaults));
+        let table = Arc::new(ModelTable::default());
+        let inference = Arc::new(Inference::new(table.clone(), limits, metrics.clone()));
+        let lifecycle = Arc::new(Lifecycle::new(table, loaders, metrics, source, mode).with_model_defaults(defaults));
         for (name, version) in &config.model_version {
-            inference.pin_version(name, *version);
+            lifecycle.pin_version(name, *version);
         }
-        let loading = inference.clone();
+        let loading = lifecycle.clone();
         let named = config.load_model.clone();
         let poll_every = std::time::Duration::from_secs_f64(config.repository_poll_secs.max(0.05));
         tokio::spawn(async move {
-            let _ = loading.start(&named).await;
+            loading.start(&named).await;
             if mode == ControlMode::Poll {
                 loading.poll(poll_every).await;
             }
         });
-        Ok(App { inference, registry, connections, tls, config, listeners })
+        let serving = Serving { inference, lifecycle };
+        Ok(App { serving, metrics_registry, connections, tls, config, listeners })
     }
 
     fn secure(&self, without_alpn: connections::Protocol) -> Option<connections::Secure> {
         self.tls.clone().map(|tls| connections::Secure { tls, without_alpn })
-    }
-
-    pub fn registry(&self) -> &prometheus::Registry {
-        &self.registry
-    }
-
-    pub fn inference(&self) -> &Arc<Inference> {
-        &self.inference
     }
 
     pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
@@ -157,7 +164,7 @@ impl App {
     /// listeners close, and in-flight requests get `--shutdown-drain-secs`.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let inference = self.inference.clone();
+        let inference = self.serving.inference.clone();
         let delay = Duration::from_secs_f64(self.config.shutdown_delay_secs);
         tokio::spawn(async move {
             shutdown.await;
@@ -179,8 +186,8 @@ impl App {
             (self.secure(connections::Protocol::Http1), self.secure(connections::Protocol::Http2));
         let http = http::serve(
             self.listeners.http,
-            self.inference.clone(),
-            self.registry.clone(),
+            self.serving.clone(),
+            self.metrics_registry.clone(),
             &self.config,
             rest_tls,
             self.connections.listener("rest"),
@@ -188,7 +195,7 @@ impl App {
         );
         let metrics = match self.listeners.metrics {
             Some(listener) => {
-                let router = http::metrics_router(self.registry.clone());
+                let router = http::metrics_router(self.metrics_registry.clone());
                 let stop = wait(stop_rx.clone());
                 let limits = connections::ConnectionLimits::from_config(&self.config);
                 let counted = self.connections.listener("metrics");
@@ -199,7 +206,7 @@ impl App {
         };
         let grpc = grpc::serve(
             self.listeners.grpc,
-            self.inference.clone(),
+            self.serving.clone(),
             &self.config,
             grpc_tls,
             self.connections.listener("grpc"),
@@ -231,15 +238,15 @@ impl App {
 
 /// CPU, resident memory and open file descriptors of this process, and its
 /// async worker count (to check against the pod's CPU limit).
-fn register_process_metrics(registry: &prometheus::Registry) {
+fn register_process_metrics(metrics_registry: &prometheus::Registry) {
     let collector = prometheus::process_collector::ProcessCollector::for_self();
-    if let Err(e) = registry.register(Box::new(collector)) {
+    if let Err(e) = metrics_registry.register(Box::new(collector)) {
         tracing::warn!("process metrics unavailable: {e}");
     }
     let workers =
         prometheus::IntGauge::new("sluice_runtime_workers", "Async worker threads of this process").and_then(|gauge| {
             gauge.set(i64::try_from(tokio::runtime::Handle::current().metrics().num_workers()).unwrap_or(i64::MAX));
-            registry.register(Box::new(gauge))
+            metrics_registry.register(Box::new(gauge))
         });
     if let Err(e) = workers {
         tracing::warn!("sluice_runtime_workers unavailable: {e}");

@@ -253,7 +253,7 @@ fn same_element(datatype: &str, got: &Value, want: &Value) -> bool {
 }
 
 fn raw_bytes(datatype: &str, value: &Value) -> Vec<u8> {
-    use sluice_core::elements::ElementWriter;
+    use sluice_core::tensor::elements::ElementWriter;
     let dt: sluice_core::DataType = datatype.parse().expect("datatype");
     let mut w = ElementWriter::new(dt, 4);
     for v in flat(value) {

@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_core::RegistryError;
-use sluice_core::registry::is_plain_name;
-use sluice_core::repository::verify_artifacts;
+use sluice_core::lifecycle::registry::is_plain_name;
+use sluice_core::model::repository::verify_artifacts;
 
 pub struct VersionCache {
     root: PathBuf,

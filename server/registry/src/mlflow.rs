@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluice_core::registry::{BoxFuture, is_plain_name};
-use sluice_core::repository::{CONFIG_FILE, ONNX_FILE};
+use sluice_core::lifecycle::registry::{BoxFuture, is_plain_name};
+use sluice_core::model::repository::{CONFIG_FILE, ONNX_FILE};
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
 use crate::cache::{VersionCache, safe_join, write_stream};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sluice_core::RegistryError;
-use sluice_core::registry::fingerprint;
+use sluice_core::lifecycle::registry::fingerprint;
 
 #[derive(Debug, Deserialize)]
 pub struct ModelVersion {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig};
-use sluice_core::registry::{BoxFuture, fingerprint, is_plain_name};
-use sluice_core::repository::CONFIG_FILE;
+use sluice_core::lifecycle::registry::{BoxFuture, fingerprint, is_plain_name};
+use sluice_core::model::repository::CONFIG_FILE;
 use sluice_core::{ModelConfig, ModelListing, ModelRegistry, RegistryError};
 
 use crate::cache::{VersionCache, safe_join, write_stream};

@@ -293,8 +293,8 @@ fn report(args: ReportArgs) -> Result<(), String> {
 type Table = sluice_trainer::table::Table;
 
 fn read_pair(args: &ScoreArgs) -> Result<(Table, Table), String> {
-    let reference = sluice_trainer::table::read(&args.reference).map_err(|e| e.to_string())?;
-    let current = sluice_trainer::table::read(&args.current).map_err(|e| e.to_string())?;
+    let reference = sluice_trainer::data_file::read(&args.reference).map_err(|e| e.to_string())?;
+    let current = sluice_trainer::data_file::read(&args.current).map_err(|e| e.to_string())?;
     Ok((reference, current))
 }
 

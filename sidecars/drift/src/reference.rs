@@ -35,7 +35,7 @@ pub fn from_repository(repository: &str, model: &str, version: u64) -> Result<Re
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let file = dir.join(&metadata.reference.file);
     std::fs::write(&file, bytes).map_err(|e| e.to_string())?;
-    let table = sluice_trainer::table::read(&file).map_err(|e| e.to_string());
+    let table = sluice_trainer::data_file::read(&file).map_err(|e| e.to_string());
     let _ = std::fs::remove_dir_all(&dir);
     let table = table?;
     let mut reference = from_table(&table, &file, Some(&features))?;
@@ -46,7 +46,7 @@ pub fn from_repository(repository: &str, model: &str, version: u64) -> Result<Re
 
 /// A CSV or Parquet file; `features` picks and orders its columns (default: all).
 pub fn from_file(path: &Path, features: Option<&[String]>) -> Result<Reference, String> {
-    let table = sluice_trainer::table::read(path).map_err(|e| e.to_string())?;
+    let table = sluice_trainer::data_file::read(path).map_err(|e| e.to_string())?;
     from_table(&table, path, features)
 }
 

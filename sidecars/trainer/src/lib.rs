@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod data_file;
 pub mod destination;
 pub mod fit;
 pub mod gates;

@@ -156,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("t.parquet");
         write(&path, vec![OutColumn::Float("x", vec![1.5, -2.0]), OutColumn::Int("y", vec![0, 1])]).expect("write");
-        let table = crate::table::read(&path).expect("read");
+        let table = crate::data_file::read(&path).expect("read");
         assert_eq!(table.names, ["x", "y"]);
         assert_eq!(table.columns, vec![vec![1.5, -2.0], vec![0.0, 1.0]]);
         let again = dir.path().join("u.parquet");

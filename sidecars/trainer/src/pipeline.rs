@@ -23,7 +23,7 @@ use crate::progress::Progress;
 use crate::rng::Rng;
 use crate::schema::{Dataset, SchemaSpec, validate};
 use crate::split::split;
-use crate::{latency, table};
+use crate::{data_file, latency, table};
 
 pub const ONNX_FILE: &str = "model.onnx";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
@@ -72,7 +72,7 @@ impl Drop for Staging {
 pub fn train(request: &TrainRequest, dest: &Destination, progress: &mut Progress) -> Result<Metadata, TrainError> {
     let config = &request.config;
     config.check().map_err(TrainError::Invalid)?;
-    let raw = table::read(&request.data)?;
+    let raw = data_file::read(&request.data)?;
     let spec = SchemaSpec {
         features: &config.features,
         label: &config.label,
@@ -154,7 +154,7 @@ pub fn train(request: &TrainRequest, dest: &Destination, progress: &mut Progress
 
     let mut artifacts = BTreeMap::new();
     for file in [ONNX_FILE, SAFETENSORS_FILE, CANDLE_SPEC_FILE, REFERENCE_FILE] {
-        let sha256 = sluice_core::repository::sha256_file(&dir.join(file)).map_err(TrainError::Failed)?;
+        let sha256 = sluice_core::model::repository::sha256_file(&dir.join(file)).map_err(TrainError::Failed)?;
         artifacts.insert(file.to_string(), Artifact { sha256 });
     }
     let created_at = timestamp();
@@ -168,7 +168,7 @@ pub fn train(request: &TrainRequest, dest: &Destination, progress: &mut Progress
         status_history: Vec::new(),
         data: DataInfo {
             file: request.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            sha256: sluice_core::repository::sha256_file(&request.data).map_err(TrainError::Failed)?,
+            sha256: sluice_core::model::repository::sha256_file(&request.data).map_err(TrainError::Failed)?,
             rows: data.rows(),
             positives: data.positives(),
             train_rows: parts.train.rows(),

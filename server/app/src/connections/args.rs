@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{parse_positive_seconds, parse_seconds};
+use crate::seconds_arg::{parse_positive_seconds, parse_seconds};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use sluice_core::elements::{ElementError, ElementWriter};
-use sluice_core::request::parse_version;
-use sluice_core::stats::StatsSnapshot;
+use sluice_core::metrics::stats::StatsSnapshot;
+use sluice_core::serving::request::parse_version;
+use sluice_core::tensor::elements::{ElementError, ElementWriter};
 use sluice_core::tensor::{concrete_shape, element_count};
 use sluice_core::{
     DataType, InferError, InferRequest, InferResponse, ModelInfo, ParamValue, Parameters, RequestedOutput, Tensor,
@@ -34,7 +34,18 @@ pub fn parameters(map: HashMap<String, InferParameter>) -> Parameters {
         .collect()
 }
 
+/// Decodes a whole request, its version field included.
 pub fn request(message: ModelInferRequest, max_elements: usize) -> Result<InferRequest, InferError> {
+    let version = parse_version(&message.model_version)?;
+    request_for_version(message, version, max_elements)
+}
+
+/// Decodes a request whose version field the caller has already parsed.
+pub fn request_for_version(
+    message: ModelInferRequest,
+    model_version: Option<u64>,
+    max_elements: usize,
+) -> Result<InferRequest, InferError> {
     let raw = message.raw_input_contents;
     if !raw.is_empty() && raw.len() != message.inputs.len() {
         return Err(InferError::invalid(format!(
@@ -56,7 +67,7 @@ pub fn request(message: ModelInferRequest, max_elements: usize) -> Result<InferR
         .collect();
     Ok(InferRequest {
         model_name: message.model_name,
-        model_version: parse_version(&message.model_version)?,
+        model_version,
         id: Some(message.id).filter(|id| !id.is_empty()),
         parameters: parameters(message.parameters),
         inputs,

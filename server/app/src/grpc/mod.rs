@@ -11,12 +11,12 @@ mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sluice_core::metrics::Protocol;
-use sluice_core::request::parse_version;
-use sluice_core::sample_rows::page_limit;
-use sluice_core::{InferError, Inference};
+use sluice_core::serving::request::parse_version;
+use sluice_core::serving::sample_rows::page_limit;
+use sluice_core::{InferError, InferRequest, Inference, Lifecycle};
 use sluice_proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use sluice_proto::*;
 use tokio::net::TcpListener;
@@ -25,6 +25,7 @@ use crate::connections::{ConnectionLimits, ConnectionMetrics, Secure};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
+use crate::Serving;
 use crate::admin::authorize;
 use crate::config::Config;
 
@@ -33,15 +34,17 @@ use status::to_status;
 
 pub struct InferenceService {
     inference: Arc<Inference>,
+    lifecycle: Arc<Lifecycle>,
     admin_token: Option<String>,
     /// Requests one ModelStreamInfer stream may have in flight.
     max_stream_requests: usize,
 }
 
 impl InferenceService {
-    pub fn new(inference: Arc<Inference>, config: &Config) -> Self {
+    pub fn new(serving: Serving, config: &Config) -> Self {
         InferenceService {
-            inference,
+            inference: serving.inference,
+            lifecycle: serving.lifecycle,
             admin_token: config.admin_token.clone(),
             max_stream_requests: config.max_stream_requests.max(1),
         }
@@ -108,7 +111,7 @@ impl GrpcInferenceService for InferenceService {
         request: Request<RepositoryIndexRequest>,
     ) -> Result<Response<RepositoryIndexResponse>, Status> {
         self.authorize(&request)?;
-        let rows = self.inference.repository_index(request.into_inner().ready).await;
+        let rows = self.lifecycle.repository_index(request.into_inner().ready).await;
         Ok(Response::new(repository::repository_index(rows)))
     }
 
@@ -119,7 +122,7 @@ impl GrpcInferenceService for InferenceService {
         self.authorize(&request)?;
         let request = request.into_inner();
         let (overrides, files) = repository::load_parameters(request.parameters).map_err(to_status)?;
-        self.inference.load(&request.model_name, overrides, files).await.map_err(to_status)?;
+        self.lifecycle.load(&request.model_name, overrides, files).await.map_err(to_status)?;
         Ok(Response::new(RepositoryModelLoadResponse {}))
     }
 
@@ -128,7 +131,7 @@ impl GrpcInferenceService for InferenceService {
         request: Request<RepositoryModelUnloadRequest>,
     ) -> Result<Response<RepositoryModelUnloadResponse>, Status> {
         self.authorize(&request)?;
-        self.inference.unload(&request.into_inner().model_name).await.map_err(to_status)?;
+        self.lifecycle.unload(&request.into_inner().model_name).await.map_err(to_status)?;
         Ok(Response::new(RepositoryModelUnloadResponse {}))
     }
 
@@ -166,20 +169,13 @@ impl GrpcInferenceService for InferenceService {
     }
 
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {
-        let started = Instant::now();
         let limit = self.inference.limits().max_tensor_elements;
         let deadline = deadline::from_metadata(request.metadata());
         let message = request.into_inner();
-        let (model, version) = (message.model_name.clone(), message.model_version.parse().ok());
-        let mut request = match convert::request(message, limit) {
-            Ok(request) => request,
-            Err(e) => {
-                self.inference.reject(&model, version, Protocol::Grpc, started.elapsed(), &e);
-                return Err(to_status(e));
-            }
-        };
-        request.timeout = deadline;
-        let response = self.inference.infer(request, Protocol::Grpc).await.map_err(to_status)?;
+        let call = self.inference.begin(Protocol::Grpc, &message.model_name, &message.model_version);
+        let decoded = call.version().and_then(|version| convert::request_for_version(message, version, limit));
+        let decoded = decoded.map(|request| InferRequest { timeout: deadline, ..request });
+        let response = self.inference.finish(call, decoded).await.map_err(to_status)?;
         Ok(Response::new(convert::response(response)))
     }
 }
@@ -207,15 +203,15 @@ async fn report_health(inference: Arc<Inference>, reporter: tonic_health::server
 /// withdraws the queued request.
 pub async fn serve(
     listener: TcpListener,
-    inference: Arc<Inference>,
+    serving: Serving,
     config: &Config,
     secure: Option<Secure>,
     connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let health_task = tokio::spawn(report_health(inference.clone(), reporter));
-    let mut service = GrpcInferenceServiceServer::new(InferenceService::new(inference, config))
+    let health_task = tokio::spawn(report_health(serving.inference.clone(), reporter));
+    let mut service = GrpcInferenceServiceServer::new(InferenceService::new(serving, config))
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
     // Compressed messages both ways, as the client asks (grpc-encoding /

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sluice_core::config_view::{ModelConfigView, WarmupSource};
+use sluice_core::serving::config_view::{ModelConfigView, WarmupSource};
 use sluice_core::{DataType, Device, VersionPolicy};
 use sluice_proto::model_config::SchedulingChoice;
 use sluice_proto::model_version_policy::{All, Latest, PolicyChoice, Specific};

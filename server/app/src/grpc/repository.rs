@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use sluice_core::load_override::LoadOverride;
-use sluice_core::uploads::ModelFiles;
+use sluice_core::lifecycle::uploads::ModelFiles;
+use sluice_core::model::load_override::LoadOverride;
 use sluice_core::{IndexEntry, InferError};
 use sluice_proto::model_repository_parameter::ParameterChoice;
 use sluice_proto::{ModelRepositoryParameter, RepositoryIndexResponse, repository_index_response};
@@ -14,8 +14,8 @@ pub fn repository_index(rows: Vec<IndexEntry>) -> RepositoryIndexResponse {
             .into_iter()
             .map(|row| repository_index_response::ModelIndex {
                 name: row.name,
-                version: row.version,
-                state: row.state.to_owned(),
+                version: row.version.map(|v| v.to_string()).unwrap_or_default(),
+                state: row.state.as_str().to_owned(),
                 reason: row.reason,
             })
             .collect(),

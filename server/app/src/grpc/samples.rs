@@ -1,7 +1,7 @@
 //! `ModelSamples`: the gRPC twin of `GET .../samples` (see http/samples.rs),
 //! columns as raw contents like a ModelInfer response's outputs.
 
-use sluice_core::sample_rows::SampledRows;
+use sluice_core::serving::sample_rows::SampledRows;
 use sluice_proto::ModelSamplesResponse;
 use sluice_proto::model_samples_response::SampledRequest;
 

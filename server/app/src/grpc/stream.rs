@@ -9,7 +9,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use sluice_core::Inference;
 use sluice_core::metrics::Protocol;
@@ -73,17 +72,12 @@ async fn answer(
     message: ModelInferRequest,
     outbox: mpsc::Sender<Result<ModelStreamInferResponse, Status>>,
 ) {
-    let started = Instant::now();
     let limit = inference.limits().max_tensor_elements;
-    let (model, id) = (message.model_name.clone(), message.id.clone());
-    let version = message.model_version.parse().ok();
-    let result = match convert::request(message, limit) {
-        Ok(request) => inference.infer(request, Protocol::Grpc).await,
-        Err(e) => {
-            inference.reject(&model, version, Protocol::Grpc, started.elapsed(), &e);
-            Err(e)
-        }
-    };
+    let id = message.id.clone();
+    let call = inference.begin(Protocol::Grpc, &message.model_name, &message.model_version);
+    let model = call.model().to_owned();
+    let decoded = call.version().and_then(|version| convert::request_for_version(message, version, limit));
+    let result = inference.finish(call, decoded).await;
     let answer = match result {
         Ok(response) => {
             ModelStreamInferResponse { error_message: String::new(), infer_response: Some(convert::response(response)) }

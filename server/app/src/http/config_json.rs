@@ -3,7 +3,7 @@
 //! names as strings, dims as numbers).
 
 use serde_json::{Value, json};
-use sluice_core::config_view::{ModelConfigView, WarmupSource};
+use sluice_core::serving::config_view::{ModelConfigView, WarmupSource};
 use sluice_core::{DataType, Device, TensorSpec, VersionPolicy};
 
 /// Triton's `TYPE_*` name of a datatype.

@@ -8,11 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::time::Instant;
 
 use sluice_core::metrics::Protocol;
-use sluice_core::request::parse_version;
-use sluice_core::stats::StatsSnapshot;
+use sluice_core::metrics::stats::StatsSnapshot;
+use sluice_core::serving::request::parse_version;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
 use super::compression::{decompress, request_encoding, response_encoding};
@@ -110,7 +109,7 @@ pub async fn infer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    run_infer(&state, model, Ok(None), &headers, body).await
+    run_infer(&state, &model, "", &headers, body).await
 }
 
 pub async fn infer_version(
@@ -119,31 +118,27 @@ pub async fn infer_version(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    run_infer(&state, model, parse_version(&version), &headers, body).await
+    run_infer(&state, &model, &version, &headers, body).await
 }
 
 async fn run_infer(
     state: &HttpState,
-    model: String,
-    version: Result<Option<u64>, InferError>,
+    model: &str,
+    version: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let requested_version = version.clone().ok().flatten();
-    let decoded = match version {
-        Ok(version) => read_request(state, model.clone(), version, headers, body).await,
+    let call = state.inference.begin(Protocol::Rest, model, version);
+    let decoded = match call.version() {
+        Ok(version) => read_request(state, model.to_owned(), version, headers, body).await,
         Err(e) => Err(e),
     };
     let request = match decoded {
         Ok(request) => request,
-        Err(e) => {
-            state.inference.reject(&model, requested_version, Protocol::Rest, started.elapsed(), &e);
-            return Err(e.into());
-        }
+        Err(e) => return Err(state.inference.refuse(call, e).into()),
     };
     let choice = BinaryChoice::new(&request.parameters, &request.outputs);
-    let response = state.inference.infer(request, Protocol::Rest).await?;
+    let response = state.inference.infer(call, request).await?;
     Ok(encode(&response, &choice, response_encoding(headers)))
 }
 
@@ -240,7 +235,7 @@ pub async fn openapi() -> Response {
 }
 
 pub async fn metrics(State(state): AppState) -> Response {
-    render_metrics(&state.registry)
+    render_metrics(&state.metrics_registry)
 }
 
 pub fn render_metrics(registry: &prometheus::Registry) -> Response {

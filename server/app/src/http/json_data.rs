@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use sluice_core::DataType;
-use sluice_core::elements::{Element, ElementError, ElementWriter, for_each_element};
+use sluice_core::tensor::elements::{Element, ElementError, ElementWriter, for_each_element};
 
 /// One JSON scalar, before the tensor's datatype is applied.
 #[derive(Debug, Clone, PartialEq)]

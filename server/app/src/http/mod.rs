@@ -19,11 +19,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use sluice_core::Inference;
+use sluice_core::{Inference, Lifecycle};
 use tokio::net::TcpListener;
 
 use crate::connections::{ConnectionLimits, ConnectionMetrics, Secure};
 
+use crate::Serving;
 use crate::config::Config;
 
 pub use error::status_of;
@@ -33,7 +34,8 @@ pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-leng
 
 pub struct HttpState {
     pub inference: Arc<Inference>,
-    pub registry: prometheus::Registry,
+    pub lifecycle: Arc<Lifecycle>,
+    pub metrics_registry: prometheus::Registry,
     pub max_request_bytes: usize,
     pub max_json_depth: usize,
     pub admin_token: Option<String>,
@@ -76,22 +78,23 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// `/metrics` alone, for `--metrics-port`.
-pub fn metrics_router(registry: prometheus::Registry) -> Router {
-    Router::new().route("/metrics", get(move || std::future::ready(handlers::render_metrics(&registry))))
+pub fn metrics_router(metrics_registry: prometheus::Registry) -> Router {
+    Router::new().route("/metrics", get(move || std::future::ready(handlers::render_metrics(&metrics_registry))))
 }
 
 pub async fn serve(
     listener: TcpListener,
-    inference: Arc<Inference>,
-    registry: prometheus::Registry,
+    serving: Serving,
+    metrics_registry: prometheus::Registry,
     config: &Config,
     secure: Option<Secure>,
     connections: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = HttpState {
-        inference,
-        registry,
+        inference: serving.inference,
+        lifecycle: serving.lifecycle,
+        metrics_registry,
         max_request_bytes: config.max_request_bytes,
         max_json_depth: config.max_json_depth,
         admin_token: config.admin_token.clone(),

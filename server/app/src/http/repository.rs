@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sluice_core::InferError;
-use sluice_core::load_override::LoadOverride;
+use sluice_core::model::load_override::LoadOverride;
 
 use super::HttpState;
 use super::error::ApiError;
@@ -32,14 +32,14 @@ pub async fn index(State(state): AppState, headers: HeaderMap, body: Body) -> Re
         Some(other) => return Err(InferError::invalid(format!("'ready' must be a boolean, not {other}")).into()),
     };
     let rows: Vec<Value> = state
-        .inference
+        .lifecycle
         .repository_index(ready)
         .await
         .into_iter()
         .map(|row| {
-            let mut entry = json!({ "name": row.name, "state": row.state });
-            if !row.version.is_empty() {
-                entry["version"] = json!(row.version);
+            let mut entry = json!({ "name": row.name, "state": row.state.as_str() });
+            if let Some(version) = row.version {
+                entry["version"] = json!(version.to_string());
             }
             if !row.reason.is_empty() {
                 entry["reason"] = json!(row.reason);
@@ -84,7 +84,7 @@ pub async fn load(
             _ => {}
         }
     }
-    state.inference.load(&model, overrides, files).await?;
+    state.lifecycle.load(&model, overrides, files).await?;
     Ok(empty_ok())
 }
 
@@ -96,7 +96,7 @@ pub async fn unload(
 ) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
     read_json(body, MAX_BODY).await?;
-    state.inference.unload(&model).await?;
+    state.lifecycle.unload(&model).await?;
     Ok(empty_ok())
 }
 

@@ -12,8 +12,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sluice_core::request::parse_version;
-use sluice_core::sample_rows::page_limit;
+use sluice_core::serving::request::parse_version;
+use sluice_core::serving::sample_rows::page_limit;
 use sluice_core::{InferError, Tensor};
 
 use super::HttpState;

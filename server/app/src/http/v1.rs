@@ -4,7 +4,6 @@
 //! versions, limits, metrics with `protocol="v1"`) is shared with v2.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
@@ -14,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sluice_core::InferError;
 use sluice_core::metrics::Protocol;
-use sluice_core::request::parse_version;
 
 use super::HttpState;
 use super::compression::{decompress, request_encoding};
@@ -42,7 +40,7 @@ pub async fn action(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (model, verb) = split_verb(&target)?;
-    run(&state, model, None, verb, &headers, body).await
+    run(&state, model, "", verb, &headers, body).await
 }
 
 /// `POST /v1/models/{m}/versions/{v}:predict` (or `:explain`).
@@ -53,7 +51,6 @@ pub async fn version_action(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (version, verb) = split_verb(&target)?;
-    let version = parse_version(version)?;
     run(&state, &model, version, verb, &headers, body).await
 }
 
@@ -66,7 +63,7 @@ fn split_verb(target: &str) -> Result<(&str, &str), InferError> {
 async fn run(
     state: &HttpState,
     model: &str,
-    version: Option<u64>,
+    version: &str,
     verb: &str,
     headers: &HeaderMap,
     body: Body,
@@ -79,16 +76,16 @@ async fn run(
         }
         other => return Err(InferError::NotFound(format!("unknown verb ':{other}' (use :predict)")).into()),
     }
-    let started = Instant::now();
-    let decoded = decode(state, model, version, headers, body).await;
+    let call = state.inference.begin(Protocol::V1, model, version);
+    let decoded = match call.version() {
+        Ok(version) => decode(state, model, version, headers, body).await,
+        Err(e) => Err(e),
+    };
     let (request, layout) = match decoded {
         Ok(decoded) => decoded,
-        Err(e) => {
-            state.inference.reject(model, version, Protocol::V1, started.elapsed(), &e);
-            return Err(e.into());
-        }
+        Err(e) => return Err(state.inference.refuse(call, e).into()),
     };
-    let response = state.inference.infer(request, Protocol::V1).await?;
+    let response = state.inference.infer(call, request).await?;
     let body = v1_codec::encode(&response, layout)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -23,7 +23,7 @@
 mod mlp;
 
 use candle_core::{DType, Device as CandleDevice, Tensor as CandleTensor};
-use sluice_core::repository::SAFETENSORS_FILE;
+use sluice_core::model::repository::SAFETENSORS_FILE;
 use sluice_core::{
     Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, DataType, Device, LoadRequest,
     ModelMetadata, Tensor,

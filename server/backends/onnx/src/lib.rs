@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use sluice_core::repository::ONNX_FILE;
+use sluice_core::model::repository::ONNX_FILE;
 use sluice_core::{
     Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata,
 };

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::Backend;
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
-use crate::model_config::ModelConfig;
+use crate::model::backend::Backend;
+use crate::model::config::ModelConfig;
 use crate::tensor::Tensor;
 use inline::InlineGate;
 use state::{BatchPolicy, Decision, Pending, State, Ticket};

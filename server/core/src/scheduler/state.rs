@@ -193,7 +193,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datatype::DataType;
+    use crate::tensor::datatype::DataType;
 
     type Rx = oneshot::Receiver<Result<Vec<Tensor>, InferError>>;
 

@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Scheduler, SchedulerConfig};
-use crate::backend::{Backend, Batch, BatchOutput, ModelMetadata, TensorSpec};
-use crate::datatype::DataType;
-use crate::elements::{f32_bytes, f32_values};
 use crate::error::{BackendError, InferError};
 use crate::metrics::{Metrics, VersionMetrics};
+use crate::model::backend::{Backend, Batch, BatchOutput, ModelMetadata, TensorSpec};
 use crate::tensor::Tensor;
+use crate::tensor::datatype::DataType;
+use crate::tensor::elements::{f32_bytes, f32_values};
 
 /// When each call started and ended, and on which thread.
 type Spans = Arc<Mutex<Vec<(std::time::Instant, std::time::Instant, String)>>>;

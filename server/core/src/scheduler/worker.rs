@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::backend::{Backend, Batch};
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
+use crate::metrics::stats::ComputeTimes;
+use crate::model::backend::{Backend, Batch};
 use crate::scheduler::inline::InlineGate;
 use crate::scheduler::state::Pending;
-use crate::stats::ComputeTimes;
 use crate::tensor::Tensor;
 
 /// A batch handed to a worker.

@@ -3,6 +3,7 @@
 //! whether it means drift. Distances drift at `score >= threshold`;
 //! p-value tests at `p <= threshold` (KS) or `p < threshold` (chi-square, z).
 
+mod durbin;
 mod histogram;
 mod kolmogorov;
 mod ks;

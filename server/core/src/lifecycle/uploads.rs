@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use crate::error::InferError;
-use crate::registry::is_plain_name;
+use crate::lifecycle::registry::is_plain_name;
 
 /// Files of a load request: path inside the model directory, content.
 pub type ModelFiles = Vec<(String, Bytes)>;

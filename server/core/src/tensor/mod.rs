@@ -3,9 +3,12 @@
 //! The buffer is a `Bytes`, so decode, batch assembly and row splitting slice
 //! it instead of copying where they can.
 
+pub mod datatype;
+pub mod elements;
+
 use bytes::{Bytes, BytesMut};
 
-use crate::datatype::DataType;
+use crate::tensor::datatype::DataType;
 
 /// A named tensor with a concrete shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::BackendKind;
-use crate::model_config::{ConfigError, ModelConfig};
+use crate::model::backend::BackendKind;
+use crate::model::config::{ConfigError, ModelConfig};
 
 /// File name of the ONNX artifact in a version directory.
 pub const ONNX_FILE: &str = "model.onnx";

@@ -1,6 +1,8 @@
 //! The metrics named in DESIGN.md (their names and labels are an interface:
 //! rollout analyses query them). Registered on a registry the caller gives.
 
+pub mod stats;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use arc_swap::ArcSwap;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::error::InferError;
-use crate::stats::{ComputeTimes, ModelStats};
+use crate::metrics::stats::{ComputeTimes, ModelStats};
 
 /// Latency buckets from 50 us to 30 s.
 pub const LATENCY_BUCKETS: &[f64] = &[

@@ -26,9 +26,9 @@ use std::path::{Component, Path};
 
 use bytes::Bytes;
 
-use crate::datatype::DataType;
-use crate::elements::ElementWriter;
-use crate::model_spec::TensorSpec;
+use crate::model::spec::TensorSpec;
+use crate::tensor::datatype::DataType;
+use crate::tensor::elements::ElementWriter;
 use crate::tensor::{Tensor, push_string};
 
 /// The BYTES value used when nothing else is configured: a number, so that

@@ -3,12 +3,11 @@
 //! model's tensors. Transports render it (JSON, protobuf); this is the one
 //! place that decides its content.
 
-use crate::backend::{BackendKind, Device, TensorSpec};
-use crate::datatype::DataType;
-use crate::error::InferError;
-use crate::inference::Inference;
-use crate::model_config::{BatchingConfig, VersionPolicy};
-use crate::warmup::WarmupData;
+use crate::model::config::{BatchingConfig, VersionPolicy};
+use crate::model::spec::{BackendKind, Device, TensorSpec};
+use crate::model::warmup::WarmupData;
+use crate::serving::handle::ModelHandle;
+use crate::tensor::datatype::DataType;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfigView {
@@ -46,12 +45,9 @@ pub enum WarmupSource {
     File(String),
 }
 
-impl Inference {
-    /// The configuration of the version a request would reach (`version`, or
-    /// the newest loaded one).
-    pub fn model_config(&self, name: &str, version: Option<u64>) -> Result<ModelConfigView, InferError> {
-        let info = self.model_metadata(name, version)?;
-        let handle = self.resolve(name, version)?;
+impl ModelConfigView {
+    /// The configuration a loaded version serves with.
+    pub(crate) fn of(handle: &ModelHandle) -> ModelConfigView {
         let config = &handle.config;
         let batched = config.max_batch_size > 0;
         let without_batch = |specs: &[TensorSpec]| -> Vec<TensorSpec> {
@@ -64,7 +60,7 @@ impl Inference {
                 })
                 .collect()
         };
-        let inputs = without_batch(&info.inputs);
+        let inputs = without_batch(&handle.metadata.inputs);
         let warmup = config.warmup.enabled.then(|| WarmupView {
             batch_size: if batched { config.warmup.batch_size } else { 1 },
             count: config.warmup.count,
@@ -87,25 +83,25 @@ impl Inference {
                 })
                 .collect(),
         });
-        Ok(ModelConfigView {
-            name: info.name,
-            platform: info.platform,
+        ModelConfigView {
+            name: handle.name.clone(),
+            platform: handle.metadata.platform.clone(),
             backend: match config.backend {
                 BackendKind::Onnx => "onnxruntime",
                 BackendKind::Candle => "candle",
             },
             max_batch_size: config.max_batch_size,
             inputs,
-            outputs: without_batch(&info.outputs),
+            outputs: without_batch(&handle.metadata.outputs),
             version_policy: config.version_policy.clone(),
             dynamic_batching: batched.then(|| config.batching.clone()),
             instance_count: config.instances.count,
             device: config.instances.device,
             default_model_filename: match config.backend {
-                BackendKind::Onnx => crate::repository::ONNX_FILE,
-                BackendKind::Candle => crate::repository::SAFETENSORS_FILE,
+                BackendKind::Onnx => crate::model::repository::ONNX_FILE,
+                BackendKind::Candle => crate::model::repository::SAFETENSORS_FILE,
             },
             warmup,
-        })
+        }
     }
 }

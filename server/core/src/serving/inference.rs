@@ -1,121 +1,55 @@
-//! The facade both transports call: health, metadata, inference, loading.
+//! The request side both transports call: health, metadata, statistics and
+//! the infer call itself. It reads the model table; `Lifecycle` changes it.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tracing::Instrument;
 
-use crate::backend::TensorSpec;
-use crate::control::{Control, ControlMode};
+use super::info::{ModelInfo, SERVER_INFO, ServerInfo};
+use super::model_table::{ModelState, ModelTable, unknown_model};
+use super::request::{InferRequest, InferResponse, parse_version};
+use super::sample_rows::SampledRows;
+use super::validate::{Limits, check_inputs, select_outputs};
 use crate::error::InferError;
+use crate::metrics::stats::StatsSnapshot;
 use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
-use crate::model::{Loaders, ModelDefaults, ModelHandle};
-use crate::registry::ModelRegistry;
-use crate::registry_health::ObservedRegistry;
-use crate::request::{InferRequest, InferResponse};
-use crate::stats::StatsSnapshot;
-use crate::validate::{Limits, check_inputs, select_outputs};
-
-/// Where a configured model stands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelState {
-    Loading,
-    Ready,
-    Failed(String),
-    /// Unloaded through the repository API: not served, not awaited.
-    Unloaded,
-}
-
-#[derive(Clone)]
-pub(crate) struct ModelEntry {
-    pub(crate) state: ModelState,
-    pub(crate) versions: BTreeMap<u64, Arc<ModelHandle>>,
-    /// Whether readiness waits for this model: models configured at start-up
-    /// and any model once it has served. A model added later whose first load
-    /// fails is reported, but does not take a serving pod out of its Service.
-    pub(crate) gates_readiness: bool,
-}
-
-impl ModelEntry {
-    fn loading() -> Self {
-        ModelEntry { state: ModelState::Loading, versions: BTreeMap::new(), gates_readiness: false }
-    }
-}
-
-type ModelTable = HashMap<String, ModelEntry>;
-
-/// Model metadata as the protocol reports it.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    pub name: String,
-    pub versions: Vec<u64>,
-    pub platform: String,
-    pub inputs: Vec<TensorSpec>,
-    pub outputs: Vec<TensorSpec>,
-}
-
-/// Server metadata as the protocol reports it.
-#[derive(Debug, Clone)]
-pub struct ServerInfo {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub extensions: &'static [&'static str],
-}
-
-pub const SERVER_INFO: ServerInfo = ServerInfo {
-    name: "sluice",
-    version: env!("CARGO_PKG_VERSION"),
-    extensions: &["binary_tensor_data", "model_configuration", "model_repository", "sampling", "statistics"],
-};
+use crate::model::TensorSpec;
+use crate::serving::config_view::ModelConfigView;
+use crate::serving::handle::ModelHandle;
 
 pub struct Inference {
-    table: ArcSwap<ModelTable>,
-    pub(crate) loaders: Loaders,
+    table: Arc<ModelTable>,
     limits: Limits,
-    pub(crate) metrics: Arc<Metrics>,
-    startup_done: AtomicBool,
+    metrics: Arc<Metrics>,
     /// Set at SIGTERM: not ready, still serving.
     draining: AtomicBool,
-    pub(crate) registry: Arc<ObservedRegistry>,
-    pub(crate) mode: ControlMode,
-    pub(crate) control: Control,
-    pub(crate) model_defaults: ModelDefaults,
+}
+
+/// One infer request as a transport received it: timed from its first byte,
+/// with the model and version as the client addressed them.
+pub struct InferCall {
+    started: Instant,
+    protocol: Protocol,
+    model: String,
+    version: Result<Option<u64>, InferError>,
+}
+
+impl InferCall {
+    /// The version addressed, parsed (`""` is the newest).
+    pub fn version(&self) -> Result<Option<u64>, InferError> {
+        self.version.clone()
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
 }
 
 impl Inference {
-    pub fn new(
-        loaders: Loaders,
-        limits: Limits,
-        metrics: Arc<Metrics>,
-        registry: Arc<dyn ModelRegistry>,
-        mode: ControlMode,
-    ) -> Self {
-        let registry = Arc::new(ObservedRegistry::new(registry, &metrics));
-        Inference {
-            table: ArcSwap::from_pointee(ModelTable::new()),
-            loaders,
-            limits,
-            metrics,
-            startup_done: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
-            registry,
-            mode,
-            control: Control::default(),
-            model_defaults: ModelDefaults::default(),
-        }
-    }
-
-    /// Server-wide defaults for what model.toml leaves unset.
-    pub fn with_model_defaults(mut self, defaults: ModelDefaults) -> Self {
-        self.model_defaults = defaults;
-        self
-    }
-
-    pub fn control_mode(&self) -> ControlMode {
-        self.mode
+    pub fn new(table: Arc<ModelTable>, limits: Limits, metrics: Arc<Metrics>) -> Self {
+        Inference { table, limits, metrics, draining: AtomicBool::new(false) }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -138,13 +72,7 @@ impl Inference {
     /// Every configured model has loaded and warmed up, and the server is
     /// not shutting down.
     pub fn ready(&self) -> bool {
-        !self.draining.load(Ordering::Acquire)
-            && self.startup_done.load(Ordering::Acquire)
-            && self
-                .table
-                .load()
-                .values()
-                .all(|e| !e.gates_readiness || e.state == ModelState::Unloaded || !e.versions.is_empty())
+        !self.draining.load(Ordering::Acquire) && self.table.all_loaded()
     }
 
     /// From now on readiness is false (a SIGTERM arrived): load balancers
@@ -181,7 +109,7 @@ impl Inference {
 
     /// The names of the models this server knows (loaded, loading or failed).
     pub fn model_names_served(&self) -> Vec<String> {
-        let mut names = self.model_names();
+        let mut names = self.table.names();
         names.sort();
         names
     }
@@ -225,9 +153,41 @@ impl Inference {
         })
     }
 
-    /// Runs one request and records it in the request metrics.
-    pub async fn infer(&self, request: InferRequest, protocol: Protocol) -> Result<InferResponse, InferError> {
-        let started = Instant::now();
+    /// The configuration of the version a request would reach (`version`, or
+    /// the newest loaded one).
+    pub fn model_config(&self, name: &str, version: Option<u64>) -> Result<ModelConfigView, InferError> {
+        Ok(ModelConfigView::of(self.resolve(name, version)?.as_ref()))
+    }
+
+    /// Starts one infer call: the clock runs from here, so what the
+    /// transport spends decoding counts in the request's latency.
+    pub fn begin(&self, protocol: Protocol, model: &str, version: &str) -> InferCall {
+        InferCall { started: Instant::now(), protocol, model: model.to_owned(), version: parse_version(version) }
+    }
+
+    /// Runs a call with what the transport decoded, or records why it could
+    /// not decode it: `infer` or `refuse`.
+    pub async fn finish(
+        &self,
+        call: InferCall,
+        decoded: Result<InferRequest, InferError>,
+    ) -> Result<InferResponse, InferError> {
+        match decoded {
+            Ok(request) => self.infer(call, request).await,
+            Err(e) => Err(self.refuse(call, e)),
+        }
+    }
+
+    /// Records a call whose request could not be decoded; returns the error.
+    pub fn refuse(&self, call: InferCall, error: InferError) -> InferError {
+        self.reject(&call.model, call.version.ok().flatten(), call.protocol, call.started.elapsed(), &error);
+        error
+    }
+
+    /// Runs one decoded request; every outcome lands in the request metrics
+    /// once, timed from the call's start.
+    pub async fn infer(&self, call: InferCall, request: InferRequest) -> Result<InferResponse, InferError> {
+        let (started, protocol) = (call.started, call.protocol);
         let handle = match self.resolve(&request.model_name, request.model_version) {
             Ok(handle) => handle,
             Err(e) => {
@@ -263,10 +223,10 @@ impl Inference {
         version: u64,
         since: u64,
         limit: usize,
-    ) -> Result<(crate::sample_rows::SampledRows, f64), InferError> {
+    ) -> Result<(SampledRows, f64), InferError> {
         let handle = self.resolve(model, Some(version))?;
         let page = handle.sampler.read(since, limit);
-        Ok((crate::sample_rows::SampledRows::from_page(page, since), handle.sampler.rate()))
+        Ok((SampledRows::from_page(page, since), handle.sampler.rate()))
     }
 
     /// Triton's statistics: every version of `model` (or of every model),
@@ -294,9 +254,8 @@ impl Inference {
         Ok(out)
     }
 
-    /// Records a request that failed before reaching `infer` (it could not
-    /// be decoded), or failed inside it.
-    pub fn reject(&self, model: &str, version: Option<u64>, protocol: Protocol, elapsed: Duration, error: &InferError) {
+    /// Records a request that failed before it reached a model version.
+    fn reject(&self, model: &str, version: Option<u64>, protocol: Protocol, elapsed: Duration, error: &InferError) {
         // Only names and versions that exist become label values: arbitrary
         // client input must not create unbounded series.
         let table = self.table.load();
@@ -330,41 +289,4 @@ impl Inference {
             };
         Ok(InferResponse { model_name: handle.name.clone(), model_version: handle.version, id: request.id, outputs })
     }
-
-    /// Replaces one model's entry (or creates it) in one atomic publish.
-    pub(crate) fn publish(&self, name: &str, change: impl Fn(&mut ModelEntry)) {
-        self.table.rcu(|table| {
-            let mut table = (**table).clone();
-            change(table.entry(name.to_owned()).or_insert_with(ModelEntry::loading));
-            table
-        });
-    }
-
-    /// Drops a model's entry; returns the versions it was serving.
-    pub(crate) fn remove(&self, name: &str) -> Vec<Arc<ModelHandle>> {
-        let old = self.table.rcu(|table| {
-            let mut table = (**table).clone();
-            table.remove(name);
-            table
-        });
-        old.get(name).map(|e| e.versions.values().cloned().collect()).unwrap_or_default()
-    }
-
-    pub(crate) fn entry(&self, name: &str) -> Option<ModelEntry> {
-        self.table.load().get(name).cloned()
-    }
-
-    pub(crate) fn model_names(&self) -> Vec<String> {
-        self.table.load().keys().cloned().collect()
-    }
-
-    pub(crate) fn finish_startup(&self) {
-        self.startup_done.store(true, Ordering::Release);
-    }
-}
-
-fn unknown_model(name: &str, table: &ModelTable) -> InferError {
-    let mut known: Vec<&str> = table.keys().map(String::as_str).collect();
-    known.sort_unstable();
-    InferError::NotFound(format!("unknown model '{name}' (serving: {})", known.join(", ")))
 }

@@ -13,28 +13,6 @@ use bytes::Bytes;
 
 use crate::tensor::Tensor;
 
-/// `[sampling]` in model.toml; unset fields take the server's defaults.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SamplingConfig {
-    /// Share of requests sampled, 0..=1 (0: off).
-    pub rate: Option<f64>,
-    /// Rows kept per version.
-    pub buffer_rows: Option<usize>,
-}
-
-impl SamplingConfig {
-    pub fn check(&self) -> Result<(), String> {
-        if self.rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-            return Err("[sampling] rate must be between 0 and 1".into());
-        }
-        if self.buffer_rows == Some(0) {
-            return Err("[sampling] buffer_rows must be above 0".into());
-        }
-        Ok(())
-    }
-}
-
 /// One sampled request.
 #[derive(Debug, Clone)]
 pub struct Sample {

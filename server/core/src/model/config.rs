@@ -26,8 +26,8 @@
 
 use std::path::Path;
 
-use crate::model_spec::{BackendKind, Device, TensorSpec};
-use crate::warmup::WarmupConfig;
+use crate::model::spec::{BackendKind, Device, TensorSpec};
+use crate::model::warmup::WarmupConfig;
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub warmup: WarmupConfig,
     #[serde(default)]
-    pub sampling: crate::sampling::SamplingConfig,
+    pub sampling: SamplingConfig,
     #[serde(default)]
     pub onnx: toml::Table,
     #[serde(default)]
@@ -278,5 +278,27 @@ mod tests {
         )
         .expect_err("preferred above max");
         assert!(err.to_string().contains("preferred_batch_sizes holds 8"), "{err}");
+    }
+}
+
+/// `[sampling]` in model.toml; unset fields take the server's defaults.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Share of requests sampled, 0..=1 (0: off).
+    pub rate: Option<f64>,
+    /// Rows kept per version.
+    pub buffer_rows: Option<usize>,
+}
+
+impl SamplingConfig {
+    pub fn check(&self) -> Result<(), String> {
+        if self.rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return Err("[sampling] rate must be between 0 and 1".into());
+        }
+        if self.buffer_rows == Some(0) {
+            return Err("[sampling] buffer_rows must be above 0".into());
+        }
+        Ok(())
     }
 }

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use crate::error::BackendError;
-use crate::model_config::ModelConfig;
+use crate::model::config::ModelConfig;
 // What model.toml names, re-exported where backends have always found it.
-pub use crate::model_spec::{BackendKind, Device, TensorSpec};
+pub use crate::model::spec::{BackendKind, Device, TensorSpec};
 use crate::tensor::Tensor;
 
 /// What a backend knows about the model it loaded.

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::datatype::DataType;
+use crate::tensor::datatype::DataType;
 
 /// Where a model instance runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

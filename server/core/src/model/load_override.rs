@@ -6,9 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::backend::Device;
 use crate::error::InferError;
-use crate::model_config::{ModelConfig, VersionPolicy};
+use crate::model::backend::Device;
+use crate::model::config::{ModelConfig, VersionPolicy};
 
 /// Overrides of one load request, kept until the model's next load.
 #[derive(Debug, Clone, Default, PartialEq)]

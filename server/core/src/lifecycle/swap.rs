@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::Lifecycle;
+use super::local_registry::LocalRegistry;
+use super::registry::{ModelListing, ModelRegistry, RegistryError};
 use crate::error::InferError;
-use crate::inference::{Inference, ModelState};
-use crate::local_registry::LocalRegistry;
 use crate::metrics::{Metrics, VersionMetrics};
-use crate::model::{LoadedVersion, ModelHandle, load_instances, start_handle};
-use crate::registry::{ModelListing, ModelRegistry, RegistryError};
+use crate::serving::handle::{LoadedVersion, ModelHandle, load_instances, start_handle};
+use crate::serving::model_table::ModelState;
 
 /// How long a drained version is polled for its last in-flight request.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
@@ -27,19 +28,19 @@ enum VersionFailure {
 
 /// How a sync treats versions that failed before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
+pub(super) enum Retry {
     /// Skip a version that failed with the same content (polling).
     OnlyChanged,
     /// Try again regardless (an explicit load request).
     Always,
 }
 
-impl Inference {
+impl Lifecycle {
     /// Loads the selected versions that are new or changed, publishes them,
     /// and retires the versions no longer selected, but only once every
     /// selected version has loaded: a failure never takes a working version
     /// away. Errors say what failed; what still serves keeps serving.
-    pub(crate) async fn sync_model(&self, name: &str, retry: Retry) -> Result<(), InferError> {
+    pub(super) async fn sync_model(&self, name: &str, retry: Retry) -> Result<(), InferError> {
         let lock = self.control.lock_for(name);
         let _guard = lock.lock().await;
         let source = self.source_of(name);
@@ -53,7 +54,7 @@ impl Inference {
         self.control.clear_model_failure(name);
         let policy = listing.config.version_policy.clone();
         let selected = policy.select(&listing.version_numbers());
-        let entry = self.entry(name);
+        let entry = self.table.entry(name);
         let current = entry.as_ref().map(|e| e.versions.clone()).unwrap_or_default();
         if selected.is_empty() {
             let why =
@@ -65,12 +66,12 @@ impl Inference {
         if changed.is_empty() && current.keys().all(|v| selected.contains(v)) {
             // Nothing to swap; a poll of an unchanged model publishes nothing.
             if entry.is_some_and(|e| e.state != ModelState::Ready) {
-                self.publish(name, |entry| entry.state = ModelState::Ready);
+                self.table.publish(name, |entry| entry.state = ModelState::Ready);
             }
             return Ok(());
         }
         if current.is_empty() {
-            self.publish(name, |entry| entry.state = ModelState::Loading);
+            self.table.publish(name, |entry| entry.state = ModelState::Loading);
         }
         let mut fresh = BTreeMap::new();
         let mut failures = Vec::new();
@@ -117,7 +118,7 @@ impl Inference {
             (true, Some(why)) => ModelState::Failed(why.clone()),
             (true, None) => ModelState::Loading,
         };
-        self.publish(name, |entry| {
+        self.table.publish(name, |entry| {
             entry.versions = next.clone();
             entry.state = state.clone();
             entry.gates_readiness |= !next.is_empty();
@@ -151,8 +152,8 @@ impl Inference {
             RegistryError::Changed(why) => InferError::Unavailable(why),
             RegistryError::NotFound(why) => InferError::NotFound(why),
             RegistryError::Invalid(why) => {
-                if self.entry(name).is_none_or(|e| e.versions.is_empty()) {
-                    self.publish(name, |entry| entry.state = ModelState::Failed(why.clone()));
+                if self.table.entry(name).is_none_or(|e| e.versions.is_empty()) {
+                    self.table.publish(name, |entry| entry.state = ModelState::Failed(why.clone()));
                 }
                 if self.control.remember_model_failure(name, &why) {
                     self.metrics.swaps_total.with_label_values(&[name, "failed"]).inc();
@@ -222,18 +223,18 @@ impl Inference {
 
     /// Takes every version of a model out of service and waits until each
     /// has answered what it had queued and released its memory.
-    pub(crate) async fn unload_model(&self, name: &str, keep_entry: bool) {
+    pub(super) async fn unload_model(&self, name: &str, keep_entry: bool) {
         let lock = self.control.lock_for(name);
         let _guard = lock.lock().await;
         let retired = if keep_entry {
-            let old = self.entry(name).map(|e| e.versions).unwrap_or_default();
-            self.publish(name, |entry| {
+            let old = self.table.entry(name).map(|e| e.versions).unwrap_or_default();
+            self.table.publish(name, |entry| {
                 entry.versions.clear();
                 entry.state = ModelState::Unloaded;
             });
             old.into_values().collect()
         } else {
-            self.remove(name)
+            self.table.remove(name)
         };
         self.control.reset(name);
         for handle in retired {

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError, fingerprint, is_plain_name};
-use crate::repository::{self, CONFIG_FILE, RepositoryError};
+use crate::lifecycle::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError, fingerprint, is_plain_name};
+use crate::model::repository::{self, CONFIG_FILE, RepositoryError};
 
 pub enum LocalRegistry {
     /// `<root>/<model>/model.toml` + `<root>/<model>/<version>/`.

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use half::{bf16, f16};
 
-use crate::datatype::DataType;
+use crate::tensor::datatype::DataType;
 use crate::tensor::{push_string, string_spans};
 
 /// A value that cannot be stored as an element of the target datatype.

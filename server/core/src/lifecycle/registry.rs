@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use sha2::{Digest, Sha256};
 
-use crate::model_config::ModelConfig;
+use crate::model::config::ModelConfig;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use prometheus::{IntCounter, IntGauge};
 
+use crate::lifecycle::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError};
 use crate::metrics::Metrics;
-use crate::registry::{BoxFuture, ModelListing, ModelRegistry, RegistryError};
 
 pub struct ObservedRegistry {
     inner: Arc<dyn ModelRegistry>,

@@ -4,7 +4,7 @@
 //! shapes ends the page (it starts the next one), so the columns stay
 //! rectangular.
 
-use crate::sampling::{Sample, SamplePage};
+use crate::serving::sampling::{Sample, SamplePage};
 use crate::tensor::Tensor;
 
 /// Rows a read returns when it names no limit.

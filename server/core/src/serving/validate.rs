@@ -1,9 +1,9 @@
 //! Checks a request against the model's metadata before it is queued, so the
 //! backend only ever sees well-formed inputs.
 
-use crate::backend::{ModelMetadata, TensorSpec};
 use crate::error::InferError;
-use crate::request::RequestedOutput;
+use crate::model::backend::{ModelMetadata, TensorSpec};
+use crate::serving::request::RequestedOutput;
 use crate::tensor::Tensor;
 
 /// Limits applied to every request, configured on the command line.
@@ -135,7 +135,7 @@ fn describe(specs: &[TensorSpec]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datatype::DataType;
+    use crate::tensor::datatype::DataType;
 
     fn metadata() -> ModelMetadata {
         ModelMetadata {

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
 use crate::metrics::VersionMetrics;
-use crate::model_config::ModelConfig;
-use crate::repository::verify_artifacts;
+use crate::model::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
+use crate::model::config::ModelConfig;
+use crate::model::repository::verify_artifacts;
+use crate::model::warmup::warmup_batch;
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::warmup::warmup_batch;
 
 /// One servable model version: its metadata and its request queue.
 pub struct ModelHandle {
@@ -25,7 +25,7 @@ pub struct ModelHandle {
     pub scheduler: Scheduler,
     pub metrics: Arc<VersionMetrics>,
     /// What it serves, sampled for drift detection (`[sampling]`, `--sample-rate`).
-    pub sampler: crate::sampling::Sampler,
+    pub sampler: crate::serving::sampling::Sampler,
     /// The registry's fingerprint of the files this version was loaded from.
     pub fingerprint: String,
     /// The `model_loaded` labels set when it was published (the role may
@@ -181,7 +181,7 @@ pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Resu
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| format!("cannot start model threads: {e}"))?;
-    let sampler = crate::sampling::Sampler::new(
+    let sampler = crate::serving::sampling::Sampler::new(
         config.sampling.rate.unwrap_or(0.0),
         config.sampling.buffer_rows.unwrap_or(DEFAULT_SAMPLE_BUFFER_ROWS),
     );
