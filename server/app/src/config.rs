@@ -1,6 +1,7 @@
 //! Command line and environment configuration (`SLUICE_*`), parsed once into
 //! one `Config` passed to `App::build`.
 
+use std::ffi::OsStr;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -100,7 +101,7 @@ pub struct Config {
     pub sample_rate: f64,
 
     /// Sampled rows kept per model version (oldest dropped first); [sampling] buffer_rows overrides it.
-    #[arg(long, env = "SLUICE_SAMPLE_BUFFER_ROWS", default_value_t = 10_000, help_heading = "Models")]
+    #[arg(long, env = "SLUICE_SAMPLE_BUFFER_ROWS", default_value_t = sluice_core::defaults::SAMPLE_BUFFER_ROWS, help_heading = "Models")]
     pub sample_buffer_rows: usize,
 
     /// Name to serve the --model-dir model under.
@@ -203,7 +204,8 @@ pub struct Config {
     pub connections: crate::connections::args::ConnectionArgs,
 
     /// Largest accepted number of elements in one input tensor.
-    #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = 1 << 24, help_heading = "Limits")]
+    #[arg(long, env = "SLUICE_MAX_TENSOR_ELEMENTS", default_value_t = sluice_core::defaults::MAX_TENSOR_ELEMENTS,
+          help_heading = "Limits")]
     pub max_tensor_elements: usize,
 
     /// libonnxruntime.so to load (default: ORT_DYLIB_PATH, then the one `make setup` installed in .venv).
@@ -250,46 +252,23 @@ pub struct Config {
 }
 
 impl Config {
-    /// A config serving `repository` on the given ports, for tests and tools.
+    /// The flags' defaults (the `#[arg]` attributes above are the one place
+    /// they are written; `SLUICE_*` variables in the environment apply, as
+    /// on the command line), serving `repository` on ephemeral loopback
+    /// ports with no shutdown delay: for tests and tools.
     pub fn for_repository(repository: impl AsRef<std::path::Path>) -> Self {
-        Config {
-            model_repository: Some(repository.as_ref().display().to_string()),
-            model_control_mode: ModelControlMode::None,
-            repository_poll_secs: 15.0,
-            load_model: Vec::new(),
-            model_version: Vec::new(),
-            mlflow_model: Vec::new(),
-            model_cache_dir: None,
-            admin_token: None,
-            admin_token_file: None,
-            model_dir: None,
-            model_path: None,
-            default_max_batch_size: None,
-            default_instances: None,
-            sample_rate: 0.0,
-            sample_buffer_rows: 10_000,
-            model_name: None,
-            host: IpAddr::from([127, 0, 0, 1]),
-            http_port: 0,
-            grpc_port: 0,
-            shutdown_delay_secs: 0.0,
-            shutdown_drain_secs: 30.0,
-            max_request_bytes: 64 << 20,
-            max_json_depth: 100,
-            max_stream_requests: 1024,
-            connections: Default::default(),
-            max_tensor_elements: 1 << 24,
-            onnxruntime_lib: None,
-            onnx_intra_op_threads: 1,
-            worker_threads: None,
-            role: "stable".into(),
-            role_labels_file: None,
-            role_label: "role".into(),
-            metrics_port: None,
-            disable_metrics: false,
-            log_format: LogFormat::Text,
-            log_level: "info".into(),
+        #[derive(Parser)]
+        struct ServeFlags {
+            #[command(flatten)]
+            config: Config,
         }
+        let args = [OsStr::new("sluice"), OsStr::new("--model-repository"), repository.as_ref().as_os_str()];
+        let mut config = ServeFlags::try_parse_from(args).expect("the flags' defaults parse").config;
+        config.host = IpAddr::from([127, 0, 0, 1]);
+        config.http_port = 0;
+        config.grpc_port = 0;
+        config.shutdown_delay_secs = 0.0;
+        config
     }
 }
 
@@ -324,6 +303,16 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn test_configs_take_the_flags_defaults() {
+        let config = Config::for_repository("models");
+        assert_eq!(config.max_tensor_elements, sluice_core::defaults::MAX_TENSOR_ELEMENTS);
+        assert_eq!(config.sample_buffer_rows, sluice_core::defaults::SAMPLE_BUFFER_ROWS);
+        assert_eq!(config.connections.max_connections, 10_000);
+        assert_eq!(config.model_repository.as_deref(), Some("models"));
+        assert_eq!((config.http_port, config.grpc_port), (0, 0));
     }
 
     #[test]

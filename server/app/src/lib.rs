@@ -260,8 +260,9 @@ fn open_registry(config: &Config) -> anyhow::Result<Arc<dyn ModelRegistry>> {
             repository::read_model(name, dir)?;
             Ok(Arc::new(LocalRegistry::SingleModel { name: name.clone(), dir: dir.clone() }))
         }
-        (_, _, Some(uri)) if sluice_registry::is_remote(uri) => {
-            sluice_registry::open(uri, config.model_cache_dir.clone(), &config.mlflow_model).map_err(anyhow::Error::msg)
+        (_, _, Some(uri)) if sluice_remote_sources::is_remote(uri) => {
+            sluice_remote_sources::open(uri, config.model_cache_dir.clone(), &config.mlflow_model)
+                .map_err(anyhow::Error::msg)
         }
         (_, _, Some(root)) => {
             let root = std::path::PathBuf::from(root.strip_prefix("file://").unwrap_or(root));

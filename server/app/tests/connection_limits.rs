@@ -78,7 +78,9 @@ async fn infer_once(client: &reqwest::Client, http: std::net::SocketAddr) -> (u1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_and_slowloris_connections_do_not_starve_real_clients() {
-    let server = spawn_with(&["--header-read-timeout-secs", "8", "--idle-timeout-secs", "60"]).await;
+    // A header timeout long enough that opening thousands of connections on a
+    // slow, shared CI machine still ends well before it.
+    let server = spawn_with(&["--header-read-timeout-secs", "15", "--idle-timeout-secs", "60"]).await;
     let pid = server.pid();
     let total = 3000.min(open_file_limit().saturating_sub(300));
     assert!(total >= 500, "the open-file limit leaves room for only {total} connections");
@@ -104,7 +106,7 @@ async fn idle_and_slowloris_connections_do_not_starve_real_clients() {
     let opened = Instant::now();
     let trickle = tokio::spawn(async move {
         // Past the timeout: trickling headers does not extend it.
-        for round in 0..12 {
+        for round in 0..22 {
             tokio::time::sleep(Duration::from_millis(800)).await;
             for stream in &mut slow {
                 let _ = stream.write_all(format!("X-Slow-{round}: 1\r\n").as_bytes()).await;
@@ -127,7 +129,7 @@ async fn idle_and_slowloris_connections_do_not_starve_real_clients() {
     let open = metric(&text, "sluice_open_connections{listener=\"rest\"}");
     let rss_loaded = rss_mib(pid);
     let held_for = first_opened.elapsed();
-    assert!(held_for < Duration::from_secs(7), "opening took too long for this check: {held_for:?}");
+    assert!(held_for < Duration::from_secs(14), "opening took too long for this check: {held_for:?}");
     assert!(open >= total as f64, "the server held {open} of {total} connections");
     assert!(slowest < Duration::from_millis(500), "slowest real request {slowest:?}");
     // Each held connection may cost a read buffer and a task, not more.
@@ -137,7 +139,7 @@ async fn idle_and_slowloris_connections_do_not_starve_real_clients() {
     // At the header timeout, every one of them is closed by the server.
     let mut slow = trickle.await.expect("trickle");
     for stream in idle.iter_mut().chain(slow.iter_mut()) {
-        assert!(closed_by_server(stream, Duration::from_secs(10)).await, "a stalled connection stayed open");
+        assert!(closed_by_server(stream, Duration::from_secs(20)).await, "a stalled connection stayed open");
     }
     let closed_after = first_opened.elapsed();
     let text = server.metrics_text().await;

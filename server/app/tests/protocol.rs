@@ -2,10 +2,13 @@
 //! bundled models and the all-types test model.
 
 mod common;
+#[path = "protocol/datatypes.rs"]
+mod datatypes;
 
 use std::collections::HashMap;
 
 use common::*;
+use datatypes::{all_types_inputs, all_types_values, flat, raw_bytes};
 use serde_json::{Value, json};
 use sluice_proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use sluice_proto::*;
@@ -201,194 +204,6 @@ async fn candle_model_serves_the_same_network_as_onnx_version_2() {
     for (a, b) in rest.iter().zip(&onnx) {
         assert!((a - b).abs() < 1e-5, "candle {a} vs onnx {b}");
     }
-}
-
-/// Values for a [2, 2] tensor of each datatype, as JSON.
-fn all_types_values() -> Vec<(&'static str, Value)> {
-    vec![
-        ("BOOL", json!([[true, false], [false, true]])),
-        ("UINT8", json!([[0, 255], [7, 8]])),
-        ("UINT16", json!([[0, 65535], [7, 8]])),
-        ("UINT32", json!([[0, 4294967295u64], [7, 8]])),
-        ("UINT64", json!([[0, 18446744073709551615u64], [7, 8]])),
-        ("INT8", json!([[-128, 127], [-1, 0]])),
-        ("INT16", json!([[-32768, 32767], [-1, 0]])),
-        ("INT32", json!([[-2147483648i64, 2147483647], [-1, 0]])),
-        ("INT64", json!([[-9223372036854775808i64, 9223372036854775807i64], [-1, 0]])),
-        ("FP16", json!([[0.5, -1.25], [2048.0, 0.0]])),
-        ("BF16", json!([[0.5, -1.25], [256.0, 0.0]])),
-        ("FP32", json!([[0.1, -1.25], [3.4e38, 0.0]])),
-        ("FP64", json!([[0.1, -1.25], [1.7e308, 0.0]])),
-        ("BYTES", json!([["a", ""], ["héllo", "x y"]])),
-    ]
-}
-
-/// One [2, 2] input per datatype, contents left to the caller.
-fn all_types_inputs(values: &[(&str, Value)]) -> Vec<InferInputTensor> {
-    values
-        .iter()
-        .map(|(dt, _)| InferInputTensor {
-            name: format!("INPUT_{dt}"),
-            datatype: (*dt).into(),
-            shape: vec![2, 2],
-            ..Default::default()
-        })
-        .collect()
-}
-
-fn flat(v: &Value) -> Vec<Value> {
-    match v {
-        Value::Array(items) => items.iter().flat_map(flat).collect(),
-        other => vec![other.clone()],
-    }
-}
-
-/// The same element as the reference (floats compared at the tensor's precision).
-fn same_element(datatype: &str, got: &Value, want: &Value) -> bool {
-    match datatype {
-        "FP16" | "BF16" | "FP32" => got.as_f64().map(|g| g as f32) == want.as_f64().map(|w| w as f32),
-        "FP64" => got.as_f64() == want.as_f64(),
-        _ => got == want,
-    }
-}
-
-fn raw_bytes(datatype: &str, value: &Value) -> Vec<u8> {
-    use sluice_core::tensor::elements::ElementWriter;
-    let dt: sluice_core::DataType = datatype.parse().expect("datatype");
-    let mut w = ElementWriter::new(dt, 4);
-    for v in flat(value) {
-        match v {
-            Value::Bool(b) => w.push_bool(b),
-            Value::String(s) => w.push_bytes(s.as_bytes()),
-            Value::Number(n) if n.is_u64() => w.push_u64(n.as_u64().expect("u64")),
-            Value::Number(n) if n.is_i64() => w.push_i64(n.as_i64().expect("i64")),
-            Value::Number(n) => w.push_f64(n.as_f64().expect("f64")),
-            other => panic!("unexpected {other}"),
-        }
-        .expect("fits");
-    }
-    w.finish().to_vec()
-}
-
-#[tokio::test]
-async fn every_datatype_round_trips_over_json_binary_and_grpc() {
-    let server = Server::ready(repository_config(testdata_repository())).await;
-    let values = all_types_values();
-
-    // REST, JSON data (nested arrays).
-    let inputs: Vec<Value> = values
-        .iter()
-        .map(|(dt, data)| json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": data }))
-        .collect();
-    let (status, body) = server.post_json("/v2/models/all-types/infer", &json!({ "inputs": inputs })).await;
-    assert_eq!(status, 200, "{body}");
-    let outputs: HashMap<String, Value> = body["outputs"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .map(|o| (o["name"].as_str().expect("name").to_owned(), o.clone()))
-        .collect();
-    for (dt, data) in &values {
-        let out = &outputs[&format!("OUTPUT_{dt}")];
-        assert_eq!(out["datatype"], *dt);
-        assert_eq!(out["shape"], json!([2, 2]));
-        let (got, want) = (flat(&out["data"]), flat(data));
-        assert_eq!(got.len(), 4, "{dt}");
-        for (g, w) in got.iter().zip(&want) {
-            assert!(same_element(dt, g, w), "{dt}: got {g}, sent {w}");
-        }
-    }
-
-    // REST, binary data both ways.
-    let mut binary = Vec::new();
-    let inputs: Vec<Value> = values
-        .iter()
-        .map(|(dt, data)| {
-            let raw = raw_bytes(dt, data);
-            let input = json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2],
-                                "parameters": { "binary_data_size": raw.len() } });
-            binary.push(raw);
-            input
-        })
-        .collect();
-    let header = json!({ "inputs": inputs, "parameters": { "binary_data_output": true } }).to_string();
-    let (head, bytes) = post_binary(&server, "/v2/models/all-types/infer", &header, &binary).await;
-    let mut at = 0;
-    let mut rest_binary_out = HashMap::new();
-    for out in head["outputs"].as_array().expect("outputs") {
-        let size = out["parameters"]["binary_data_size"].as_u64().expect("size") as usize;
-        rest_binary_out.insert(out["name"].as_str().expect("name").to_owned(), bytes[at..at + size].to_vec());
-        at += size;
-    }
-    assert_eq!(at, bytes.len());
-
-    // gRPC, raw contents both ways; then typed contents where the type has a field.
-    let mut grpc = server.grpc().await;
-    let request = ModelInferRequest {
-        model_name: "all-types".into(),
-        inputs: all_types_inputs(&values),
-        raw_input_contents: binary.iter().map(|b| b.clone().into()).collect(),
-        ..Default::default()
-    };
-    let response = grpc.model_infer(request).await.expect("ModelInfer").into_inner();
-    for ((dt, data), (out, raw)) in values.iter().zip(response.outputs.iter().zip(&response.raw_output_contents)) {
-        assert_eq!(out.name, format!("OUTPUT_{dt}"));
-        assert_eq!(raw.to_vec(), raw_bytes(dt, data), "gRPC raw {dt}");
-        assert_eq!(raw.to_vec(), rest_binary_out[&out.name], "REST binary and gRPC agree on {dt}");
-    }
-
-    let typed = |dt: &str, data: &Value| -> InferTensorContents {
-        let f = flat(data);
-        let mut c = InferTensorContents::default();
-        match dt {
-            "BOOL" => c.bool_contents = f.iter().map(|v| v.as_bool().expect("bool")).collect(),
-            "INT8" | "INT16" | "INT32" => c.int_contents = f.iter().map(|v| v.as_i64().expect("int") as i32).collect(),
-            "INT64" => c.int64_contents = f.iter().map(|v| v.as_i64().expect("int")).collect(),
-            "UINT8" | "UINT16" | "UINT32" => {
-                c.uint_contents = f.iter().map(|v| v.as_u64().expect("uint") as u32).collect()
-            }
-            "UINT64" => c.uint64_contents = f.iter().map(|v| v.as_u64().expect("uint")).collect(),
-            "FP32" => c.fp32_contents = f.iter().map(|v| v.as_f64().expect("float") as f32).collect(),
-            "FP64" => c.fp64_contents = f.iter().map(|v| v.as_f64().expect("float")).collect(),
-            "BYTES" => {
-                c.bytes_contents = f.iter().map(|v| v.as_str().expect("str").as_bytes().to_vec().into()).collect()
-            }
-            _ => unreachable!(),
-        }
-        c
-    };
-    let request = ModelInferRequest {
-        model_name: "all-types".into(),
-        inputs: values
-            .iter()
-            .filter(|(dt, _)| !matches!(*dt, "FP16" | "BF16"))
-            .map(|(dt, data)| InferInputTensor {
-                name: format!("INPUT_{dt}"),
-                datatype: (*dt).into(),
-                shape: vec![2, 2],
-                contents: Some(typed(dt, data)),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
-    // FP16/BF16 have no typed field: the model still needs them, so the
-    // typed request must fail with a clear message...
-    let err = grpc.model_infer(request.clone()).await.expect_err("missing FP16");
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("missing input 'INPUT_FP16'"), "{}", err.message());
-    // ...and mixing typed contents for some with raw for others is not allowed
-    // by the protocol, so send FP16/BF16 typed as an error case too.
-    let mut fp16 = request.clone();
-    fp16.inputs.push(InferInputTensor {
-        name: "INPUT_FP16".into(),
-        datatype: "FP16".into(),
-        shape: vec![2, 2],
-        contents: Some(InferTensorContents { fp32_contents: vec![0.5; 4], ..Default::default() }),
-        ..Default::default()
-    });
-    let err = grpc.model_infer(fp16).await.expect_err("FP16 typed");
-    assert!(err.message().contains("raw_input_contents"), "{}", err.message());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 //!   sampling and the infer call both transports make.
 //! - `metrics`: Prometheus series and Triton-style statistics.
 
+pub mod defaults;
 pub mod error;
 pub mod lifecycle;
 pub mod memory;
@@ -23,7 +24,7 @@ pub mod secret_file;
 pub mod serving;
 pub mod tensor;
 
-pub use error::{BackendError, InferError};
+pub use error::{BackendError, HttpStatus, InferError, LoadError};
 pub use lifecycle::local_registry::LocalRegistry;
 pub use lifecycle::registry::{ModelListing, ModelRegistry, RegistryError};
 pub use lifecycle::{ControlMode, IndexEntry, IndexState, Lifecycle};

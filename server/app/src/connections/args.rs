@@ -56,21 +56,3 @@ pub struct ConnectionArgs {
           help_heading = "Security")]
     pub tls_reload_secs: f64,
 }
-
-impl Default for ConnectionArgs {
-    /// The same values as the flags' defaults.
-    fn default() -> Self {
-        ConnectionArgs {
-            max_connections: 10_000,
-            header_read_timeout_secs: 10.0,
-            idle_timeout_secs: 120.0,
-            http2_max_concurrent_streams: 1024,
-            http2_keepalive_interval_secs: 60.0,
-            http2_keepalive_timeout_secs: 20.0,
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            tls_reload_secs: 10.0,
-        }
-    }
-}

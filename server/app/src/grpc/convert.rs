@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use sluice_core::metrics::stats::StatsSnapshot;
+use sluice_core::metrics::stats::{CountedDuration, StatsSnapshot};
 use sluice_core::serving::request::parse_version;
 use sluice_core::tensor::elements::{ElementError, ElementWriter};
 use sluice_core::tensor::{concrete_shape, element_count};
@@ -182,8 +182,8 @@ pub fn metadata(info: ModelInfo) -> ModelMetadataResponse {
     }
 }
 
-fn duration((count, ns): (u64, u64)) -> Option<StatisticDuration> {
-    Some(StatisticDuration { count, ns })
+fn duration(d: CountedDuration) -> Option<StatisticDuration> {
+    Some(StatisticDuration { count: d.count, ns: d.ns })
 }
 
 pub fn statistics(snapshots: Vec<StatsSnapshot>) -> ModelStatisticsResponse {
@@ -202,17 +202,17 @@ pub fn statistics(snapshots: Vec<StatsSnapshot>) -> ModelStatisticsResponse {
                 compute_input: duration(s.compute_input),
                 compute_infer: duration(s.compute_infer),
                 compute_output: duration(s.compute_output),
-                cache_hit: duration((0, 0)),
-                cache_miss: duration((0, 0)),
+                cache_hit: duration(CountedDuration::default()),
+                cache_miss: duration(CountedDuration::default()),
             }),
             batch_stats: s
                 .batches
                 .into_iter()
-                .map(|(size, t)| InferBatchStatistics {
-                    batch_size: size as u64,
-                    compute_input: duration((t.calls, t.input_ns)),
-                    compute_infer: duration((t.calls, t.infer_ns)),
-                    compute_output: duration((t.calls, t.output_ns)),
+                .map(|b| InferBatchStatistics {
+                    batch_size: b.batch_size as u64,
+                    compute_input: duration(b.compute_input),
+                    compute_infer: duration(b.compute_infer),
+                    compute_output: duration(b.compute_output),
                 })
                 .collect(),
         })

@@ -15,16 +15,7 @@ impl From<InferError> for ApiError {
 }
 
 pub fn status_of(error: &InferError) -> StatusCode {
-    match error {
-        InferError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-        InferError::NotFound(_) => StatusCode::NOT_FOUND,
-        InferError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        InferError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        InferError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
-        InferError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        InferError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        InferError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-    }
+    StatusCode::from_u16(error.http_status().code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use sluice_core::metrics::Protocol;
-use sluice_core::metrics::stats::StatsSnapshot;
+use sluice_core::metrics::stats::{CountedDuration, StatsSnapshot};
 use sluice_core::serving::request::parse_version;
 use sluice_core::{InferError, InferRequest, ModelInfo};
 
@@ -179,7 +179,7 @@ async fn read_request(
 }
 
 fn statistics_json(snapshots: Vec<StatsSnapshot>) -> Json<serde_json::Value> {
-    let duration = |(count, ns): (u64, u64)| json!({ "count": count, "ns": ns });
+    let duration = |d: CountedDuration| json!({ "count": d.count, "ns": d.ns });
     let stats: Vec<serde_json::Value> = snapshots
         .into_iter()
         .map(|s| {
@@ -197,11 +197,11 @@ fn statistics_json(snapshots: Vec<StatsSnapshot>) -> Json<serde_json::Value> {
                     "compute_infer": duration(s.compute_infer),
                     "compute_output": duration(s.compute_output),
                 },
-                "batch_stats": s.batches.iter().map(|&(size, t)| json!({
-                    "batch_size": size,
-                    "compute_input": duration((t.calls, t.input_ns)),
-                    "compute_infer": duration((t.calls, t.infer_ns)),
-                    "compute_output": duration((t.calls, t.output_ns)),
+                "batch_stats": s.batches.iter().map(|b| json!({
+                    "batch_size": b.batch_size,
+                    "compute_input": duration(b.compute_input),
+                    "compute_infer": duration(b.compute_infer),
+                    "compute_output": duration(b.compute_output),
                 })).collect::<Vec<_>>(),
             })
         })

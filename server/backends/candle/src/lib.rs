@@ -46,15 +46,15 @@ impl BackendLoader for CandleLoader {
             .candle
             .clone()
             .try_into()
-            .map_err(|e| BackendError::new(format!("invalid [candle] section in model.toml: {e}")))?;
+            .map_err(|e| BackendError::Config(format!("invalid [candle] section in model.toml: {e}")))?;
         let ([input], [output]) = (config.inputs.as_slice(), config.outputs.as_slice()) else {
-            return Err(BackendError::new(
-                "a candle MLP needs exactly one [[inputs]] and one [[outputs]] entry in model.toml",
+            return Err(BackendError::Config(
+                "a candle MLP needs exactly one [[inputs]] and one [[outputs]] entry in model.toml".into(),
             ));
         };
         let dtype = dtype_of(input.datatype)?;
         if output.datatype != input.datatype {
-            return Err(BackendError::new(format!(
+            return Err(BackendError::Config(format!(
                 "input is {} but output is {}; a candle MLP computes in one type",
                 input.datatype, output.datatype
             )));
@@ -64,7 +64,7 @@ impl BackendLoader for CandleLoader {
         let mlp = Mlp::load(&path, &spec, dtype, &device)?;
         let (in_features, out_features) = mlp.features();
         if input.shape.last() != Some(&(in_features as i64)) || output.shape.last() != Some(&(out_features as i64)) {
-            return Err(BackendError::new(format!(
+            return Err(BackendError::Load(format!(
                 "{} maps {in_features} features to {out_features}, but model.toml declares input {:?} and output {:?}",
                 path.display(),
                 input.shape,
@@ -90,7 +90,7 @@ fn dtype_of(datatype: DataType) -> Result<DType, BackendError> {
         DataType::Fp64 => Ok(DType::F64),
         DataType::Fp16 => Ok(DType::F16),
         DataType::Bf16 => Ok(DType::BF16),
-        other => Err(BackendError::new(format!("a candle MLP takes FP32, FP64, FP16 or BF16 input, not {other}"))),
+        other => Err(BackendError::Config(format!("a candle MLP takes FP32, FP64, FP16 or BF16 input, not {other}"))),
     }
 }
 
@@ -99,11 +99,11 @@ fn candle_device(device: Device) -> Result<CandleDevice, BackendError> {
         Device::Cpu => Ok(CandleDevice::Cpu),
         #[cfg(feature = "candle-cuda")]
         Device::Cuda(n) => {
-            CandleDevice::new_cuda(n).map_err(|e| BackendError::new(format!("cannot open CUDA device {n}: {e}")))
+            CandleDevice::new_cuda(n).map_err(|e| BackendError::Load(format!("cannot open CUDA device {n}: {e}")))
         }
         #[cfg(not(feature = "candle-cuda"))]
         Device::Cuda(_) => {
-            Err(BackendError::new(format!("device {device} needs a build with `--features candle-cuda`")))
+            Err(BackendError::Config(format!("device {device} needs a build with `--features candle-cuda`")))
         }
     }
 }
@@ -134,8 +134,8 @@ impl Backend for CandleBackend {
     }
 
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
-        let input = batch.inputs.first().ok_or_else(|| BackendError::new("no input tensor in the batch"))?;
-        let data = self.run(input).map_err(|e| BackendError::new(format!("candle failed: {e}")))?;
+        let input = batch.inputs.first().ok_or_else(|| BackendError::Run("no input tensor in the batch".into()))?;
+        let data = self.run(input).map_err(|e| BackendError::Run(format!("candle failed: {e}")))?;
         let (_, out_features) = self.mlp.features();
         let mut shape = input.shape.clone();
         if let Some(last) = shape.last_mut() {

@@ -70,7 +70,7 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn load(path: &Path, spec: &MlpSpec, dtype: DType, device: &Device) -> Result<Self, BackendError> {
-        let fail = |e: &dyn std::fmt::Display| BackendError::new(format!("cannot load {}: {e}", path.display()));
+        let fail = |e: &dyn std::fmt::Display| BackendError::Load(format!("cannot load {}: {e}", path.display()));
         let mut weights = candle_core::safetensors::load(path, device).map_err(|e| fail(&e))?;
         let mut take = |name: &str| -> Result<Tensor, BackendError> {
             weights

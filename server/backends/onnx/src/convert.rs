@@ -62,7 +62,7 @@ pub fn session_metadata(session: &Session, config: &ModelConfig) -> Result<Model
 }
 
 fn backend_err(name: &str, e: impl std::fmt::Display) -> BackendError {
-    BackendError::new(format!("tensor '{name}': {e}"))
+    BackendError::Tensor(format!("tensor '{name}': {e}"))
 }
 
 /// Copies a tensor's bytes into an ONNX Runtime value of the matching type.

@@ -88,15 +88,15 @@ impl BackendLoader for OnnxLoader {
     }
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn Backend>, BackendError> {
-        let environment = self.runtime.as_ref().map_err(|e| BackendError::new(e.clone()))?;
+        let environment = self.runtime.as_ref().map_err(|e| BackendError::Load(e.clone()))?;
         let options: OnnxOptions = request
             .config
             .onnx
             .clone()
             .try_into()
-            .map_err(|e| BackendError::new(format!("invalid [onnx] section in model.toml: {e}")))?;
+            .map_err(|e| BackendError::Config(format!("invalid [onnx] section in model.toml: {e}")))?;
         let path = request.dir.join(ONNX_FILE);
-        let fail = |e: &dyn std::fmt::Display| BackendError::new(format!("cannot load {}: {e}", path.display()));
+        let fail = |e: &dyn std::fmt::Display| BackendError::Load(format!("cannot load {}: {e}", path.display()));
         let mut builder = Session::builder(environment)
             .map_err(|e| fail(&e))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -124,10 +124,10 @@ fn with_device(
     match device {
         Device::Cpu => Ok(builder),
         Device::Cuda(ordinal) => {
-            let id = i32::try_from(ordinal).map_err(|_| BackendError::new(format!("bad CUDA ordinal {ordinal}")))?;
+            let id = i32::try_from(ordinal).map_err(|_| BackendError::Config(format!("bad CUDA ordinal {ordinal}")))?;
             builder
                 .with_execution_providers([ort::ep::CUDA::default().with_device_id(id).build().error_on_failure()])
-                .map_err(|e| BackendError::new(format!("cannot use CUDA device {ordinal}: {e}")))
+                .map_err(|e| BackendError::Load(format!("cannot use CUDA device {ordinal}: {e}")))
         }
     }
 }
@@ -139,7 +139,7 @@ fn with_device(
 ) -> Result<ort::session::builder::SessionBuilder, BackendError> {
     match device {
         Device::Cpu => Ok(builder),
-        Device::Cuda(_) => Err(BackendError::new(format!("device {device} needs a build with `--features cuda`"))),
+        Device::Cuda(_) => Err(BackendError::Config(format!("device {device} needs a build with `--features cuda`"))),
     }
 }
 
@@ -160,7 +160,7 @@ impl Backend for OnnxBackend {
             .iter()
             .map(|t| convert::to_value(t).map(|v| (t.name.as_str(), v)))
             .collect::<Result<Vec<_>, _>>()?;
-        let outputs = self.session.run(inputs).map_err(|e| BackendError::new(format!("ONNX Runtime failed: {e}")))?;
+        let outputs = self.session.run(inputs).map_err(|e| BackendError::Run(format!("ONNX Runtime failed: {e}")))?;
         let outputs = self
             .metadata
             .outputs
@@ -168,7 +168,7 @@ impl Backend for OnnxBackend {
             .map(|spec| {
                 let value = outputs
                     .get(&spec.name)
-                    .ok_or_else(|| BackendError::new(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
+                    .ok_or_else(|| BackendError::Run(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
                 convert::from_value(&spec.name, spec.datatype, value)
             })
             .collect::<Result<Vec<_>, _>>()?;

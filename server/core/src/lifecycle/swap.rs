@@ -9,22 +9,13 @@ use std::time::{Duration, Instant};
 use super::Lifecycle;
 use super::local_registry::LocalRegistry;
 use super::registry::{ModelListing, ModelRegistry, RegistryError};
-use crate::error::InferError;
+use crate::error::{InferError, LoadError};
 use crate::metrics::{Metrics, VersionMetrics};
 use crate::serving::handle::{LoadedVersion, ModelHandle, load_instances, start_handle};
 use crate::serving::model_table::ModelState;
 
 /// How long a drained version is polled for its last in-flight request.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
-
-/// Why one version did not load.
-enum VersionFailure {
-    /// The registry could not be reached, or the version vanished between
-    /// listing and download: not the version's fault, retried next time.
-    Transient(String),
-    /// The version itself is bad: retried only once it changes.
-    Bad(String),
-}
 
 /// How a sync treats versions that failed before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,18 +79,20 @@ impl Lifecycle {
                     self.control.forget_failure(name, version);
                     fresh.insert(version, handle);
                 }
-                Err(VersionFailure::Transient(why)) => {
-                    tracing::warn!(model = name, version, error = %why, "version not fetched; keeping the loaded versions");
-                    failures.push(format!("version {version}: {why}"));
+                Err(failure) if failure.is_transient() => {
+                    tracing::warn!(model = name, version, error = %failure, "version not fetched; keeping the loaded versions");
+                    failures.push(format!("version {version}: {failure}"));
                 }
-                Err(VersionFailure::Bad(why)) => {
+                Err(failure) => {
                     self.metrics.swaps_total.with_label_values(&[name, "failed"]).inc();
                     tracing::error!(
                         model = name,
                         version,
-                        error = %why,
+                        stage = failure.stage(),
+                        error = %failure,
                         "model version failed to load; the versions already loaded keep serving"
                     );
+                    let why = failure.to_string();
                     self.control.remember_failure(name, version, fingerprint, &listing.config, &why);
                     failures.push(format!("version {version}: {why}"));
                 }
@@ -172,14 +165,14 @@ impl Lifecycle {
         listing: &ModelListing,
         version: u64,
         fingerprint: &str,
-    ) -> Result<Arc<ModelHandle>, VersionFailure> {
+    ) -> Result<Arc<ModelHandle>, LoadError> {
         let started = Instant::now();
         let name = listing.name.as_str();
         let dir = source.fetch(name, version, fingerprint).await.map_err(|e| match e {
             RegistryError::Unavailable(why) | RegistryError::NotFound(why) | RegistryError::Changed(why) => {
-                VersionFailure::Transient(why)
+                LoadError::Download(why)
             }
-            RegistryError::Invalid(why) => VersionFailure::Bad(why),
+            RegistryError::Invalid(why) => LoadError::Verify(why),
         })?;
         let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());
         let defaults = self.model_defaults;
@@ -187,8 +180,7 @@ impl Lifecycle {
             load_instances(&loaders, &owned_name, version, &dir, &config, defaults)
         })
         .await
-        .map_err(|e| VersionFailure::Bad(format!("loader thread failed: {e}")))?
-        .map_err(VersionFailure::Bad)?;
+        .map_err(|e| LoadError::Start(format!("loader thread failed: {e}")))??;
         let metrics = VersionMetrics::new(self.metrics.clone(), Arc::default(), name, version);
         let loaded = LoadedVersion {
             name: name.to_owned(),
@@ -199,7 +191,7 @@ impl Lifecycle {
             metadata: loaded.metadata,
             instances: loaded.instances,
         };
-        let mut handle = start_handle(loaded, metrics).map_err(VersionFailure::Bad)?;
+        let mut handle = start_handle(loaded, metrics)?;
         let backend = listing.config.backend.to_string();
         self.metrics.load_duration.with_label_values(&[name, &backend]).observe(started.elapsed().as_secs_f64());
         handle.loaded_labels = vec![

@@ -196,7 +196,7 @@ impl Metrics {
         let role = self.role.get();
         let code = match outcome {
             Ok(()) => "200",
-            Err(e) => status_code(e),
+            Err(e) => e.http_status().label,
         };
         self.requests_total.with_label_values(&[model, version, role.as_str(), protocol.as_str(), code]).inc();
         match outcome {
@@ -206,21 +206,6 @@ impl Metrics {
                 .observe(elapsed.as_secs_f64()),
             Err(e) => self.errors_total.with_label_values(&[model, version, role.as_str(), e.reason()]).inc(),
         }
-    }
-}
-
-/// The HTTP status an error maps to, as the `code` label (same for gRPC, so
-/// one query covers both transports).
-pub fn status_code(error: &InferError) -> &'static str {
-    match error {
-        InferError::InvalidInput(_) => "400",
-        InferError::NotFound(_) => "404",
-        InferError::PayloadTooLarge(_) => "413",
-        InferError::Overloaded(_) => "429",
-        InferError::Backend(_) => "500",
-        InferError::Unauthenticated(_) => "401",
-        InferError::Unavailable(_) => "503",
-        InferError::Timeout(_) => "504",
     }
 }
 

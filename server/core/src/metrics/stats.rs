@@ -19,9 +19,26 @@ impl DurationStat {
         self.ns.fetch_add(total.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self) -> (u64, u64) {
-        (self.count.load(Ordering::Relaxed), self.ns.load(Ordering::Relaxed))
+    pub fn snapshot(&self) -> CountedDuration {
+        CountedDuration { count: self.count.load(Ordering::Relaxed), ns: self.ns.load(Ordering::Relaxed) }
     }
+}
+
+/// How many things were counted and their total time, in nanoseconds (as
+/// Triton's statistics report it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountedDuration {
+    pub count: u64,
+    pub ns: u64,
+}
+
+/// One batch size's model calls, per phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    pub batch_size: usize,
+    pub compute_input: CountedDuration,
+    pub compute_infer: CountedDuration,
+    pub compute_output: CountedDuration,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +76,18 @@ pub struct BatchTotals {
     pub output_ns: u64,
 }
 
+impl BatchTotals {
+    fn stats(self, batch_size: usize) -> BatchStats {
+        let phase = |ns| CountedDuration { count: self.calls, ns };
+        BatchStats {
+            batch_size,
+            compute_input: phase(self.input_ns),
+            compute_infer: phase(self.infer_ns),
+            compute_output: phase(self.output_ns),
+        }
+    }
+}
+
 /// A point-in-time copy, for the protocol.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsSnapshot {
@@ -68,13 +97,14 @@ pub struct StatsSnapshot {
     pub last_inference_ms: u64,
     pub inference_count: u64,
     pub execution_count: u64,
-    pub success: (u64, u64),
-    pub fail: (u64, u64),
-    pub queue: (u64, u64),
-    pub compute_input: (u64, u64),
-    pub compute_infer: (u64, u64),
-    pub compute_output: (u64, u64),
-    pub batches: Vec<(usize, BatchTotals)>,
+    pub success: CountedDuration,
+    pub fail: CountedDuration,
+    pub queue: CountedDuration,
+    pub compute_input: CountedDuration,
+    pub compute_infer: CountedDuration,
+    pub compute_output: CountedDuration,
+    /// By batch size, smallest first.
+    pub batches: Vec<BatchStats>,
 }
 
 impl ModelStats {
@@ -117,7 +147,11 @@ impl ModelStats {
             compute_input: self.compute_input.snapshot(),
             compute_infer: self.compute_infer.snapshot(),
             compute_output: self.compute_output.snapshot(),
-            batches: self.batches.lock().map(|b| b.iter().map(|(&size, &t)| (size, t)).collect()).unwrap_or_default(),
+            batches: self
+                .batches
+                .lock()
+                .map(|b| b.iter().map(|(&size, &t)| t.stats(size)).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -140,12 +174,18 @@ mod tests {
         stats.record_request(false, Duration::from_micros(10));
         let s = stats.snapshot("m", 2);
         assert_eq!((s.inference_count, s.execution_count), (16, 2));
-        assert_eq!(s.compute_infer, (5, 400_000));
-        assert_eq!((s.compute_input, s.compute_output), ((5, 5_000), (5, 10_000)));
-        let totals = BatchTotals { calls: 2, input_ns: 2_000, infer_ns: 150_000, output_ns: 4_000 };
-        assert_eq!(s.batches, vec![(8, totals)]);
-        assert_eq!(s.success, (1, 400_000));
-        assert_eq!(s.fail.0, 1);
+        let counted = |count, ns| CountedDuration { count, ns };
+        assert_eq!(s.compute_infer, counted(5, 400_000));
+        assert_eq!((s.compute_input, s.compute_output), (counted(5, 5_000), counted(5, 10_000)));
+        let batch = BatchStats {
+            batch_size: 8,
+            compute_input: counted(2, 2_000),
+            compute_infer: counted(2, 150_000),
+            compute_output: counted(2, 4_000),
+        };
+        assert_eq!(s.batches, vec![batch]);
+        assert_eq!(s.success, counted(1, 400_000));
+        assert_eq!(s.fail.count, 1);
         assert!(s.last_inference_ms > 0);
     }
 }

@@ -76,7 +76,7 @@ pub fn run_job(backend: &mut dyn Backend, job: Job, metrics: &VersionMetrics) ->
         Ok(Ok(out)) => out.outputs,
         Ok(Err(e)) => {
             metrics.observe_compute(rows, count, times, false);
-            fail(requests, InferError::Backend(e.0));
+            fail(requests, InferError::Backend(e.to_string()));
             return Some((started.elapsed(), count));
         }
         Err(_) => {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::error::LoadError;
 use crate::metrics::VersionMetrics;
 use crate::model::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
 use crate::model::config::ModelConfig;
@@ -89,23 +90,23 @@ pub fn load_instances(
     dir: &Path,
     listed: &ModelConfig,
     defaults: ModelDefaults,
-) -> Result<LoadedInstances, String> {
-    verify_artifacts(dir)?;
+) -> Result<LoadedInstances, LoadError> {
+    verify_artifacts(dir).map_err(LoadError::Verify)?;
     let mut config = listed.clone();
     config.sampling.rate = Some(config.sampling.rate.unwrap_or(defaults.sample_rate));
     let default_rows =
-        if defaults.sample_buffer_rows > 0 { defaults.sample_buffer_rows } else { DEFAULT_SAMPLE_BUFFER_ROWS };
+        if defaults.sample_buffer_rows > 0 { defaults.sample_buffer_rows } else { crate::defaults::SAMPLE_BUFFER_ROWS };
     config.sampling.buffer_rows = Some(config.sampling.buffer_rows.unwrap_or(default_rows));
     if let (true, Some(count)) = (config.defaulted.instance_count, defaults.instance_count) {
         config.instances.count = count.max(1);
     }
     let loader = loaders
         .get(config.backend)
-        .ok_or_else(|| format!("this build of sluice has no '{}' backend", config.backend))?;
+        .ok_or_else(|| LoadError::Config(format!("this build of sluice has no '{}' backend", config.backend)))?;
     let mut instances: Vec<Box<dyn Backend>> = Vec::with_capacity(config.instances.count);
     while instances.len() < config.instances.count {
         let request = LoadRequest { model: name, version, dir, config: &config, device: config.instances.device };
-        let instance = loader.load(&request).map_err(|e| e.0)?;
+        let instance = loader.load(&request)?;
         if instances.is_empty() {
             // The first instance tells whether the model can batch at all.
             if let (true, Some(max)) = (config.defaulted.max_batch_size, defaults.max_batch_size) {
@@ -120,24 +121,30 @@ pub fn load_instances(
     for instance in &mut instances {
         warm_up(instance.as_mut(), &config, dir)?;
     }
-    let metadata = instances.first().map(|b| b.metadata().clone()).ok_or("no instance configured")?;
-    check_batching(&config, &metadata, instances.first().and_then(|b| b.max_batch_size()))?;
+    let metadata = instances
+        .first()
+        .map(|b| b.metadata().clone())
+        .ok_or_else(|| LoadError::Config("no instance configured".into()))?;
+    check_batching(&config, &metadata, instances.first().and_then(|b| b.max_batch_size()))
+        .map_err(LoadError::Config)?;
     Ok(LoadedInstances { metadata, instances, config })
 }
 
 /// Runs `[warmup]`'s calls on one instance; a failure names every input's
 /// sample, so the fix (another `bytes_value`, a file) is plain.
-fn warm_up(backend: &mut dyn Backend, config: &ModelConfig, dir: &Path) -> Result<(), String> {
+fn warm_up(backend: &mut dyn Backend, config: &ModelConfig, dir: &Path) -> Result<(), LoadError> {
     let metadata = backend.metadata().clone();
     let batched = config.max_batch_size > 0;
-    let Some(sample) = warmup_batch(&config.warmup, &metadata.inputs, batched, dir)? else { return Ok(()) };
+    let Some(sample) = warmup_batch(&config.warmup, &metadata.inputs, batched, dir).map_err(LoadError::Config)? else {
+        return Ok(());
+    };
     for _ in 0..config.warmup.count {
         backend.warmup(Batch { inputs: sample.inputs.clone() }).map_err(|e| {
-            format!(
+            LoadError::Warmup(format!(
                 "warm-up failed on inputs {}: {e} (configure the samples in [warmup] of model.toml, or set \
                  warmup.enabled = false)",
                 sample.described
-            )
+            ))
         })?;
     }
     Ok(())
@@ -161,9 +168,6 @@ fn check_batching(config: &ModelConfig, metadata: &ModelMetadata, runtime_max: O
     Ok(())
 }
 
-/// Rows a version's sample ring keeps when nothing says otherwise.
-pub const DEFAULT_SAMPLE_BUFFER_ROWS: usize = 10_000;
-
 /// What a loaded version is made of, before its queue starts.
 pub struct LoadedVersion {
     pub name: String,
@@ -176,14 +180,14 @@ pub struct LoadedVersion {
 }
 
 /// Starts the queue of a loaded version (needs a tokio runtime).
-pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, String> {
+pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, LoadError> {
     let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, instances } = loaded;
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
-            .map_err(|e| format!("cannot start model threads: {e}"))?;
+            .map_err(|e| LoadError::Start(e.to_string()))?;
     let sampler = crate::serving::sampling::Sampler::new(
         config.sampling.rate.unwrap_or(0.0),
-        config.sampling.buffer_rows.unwrap_or(DEFAULT_SAMPLE_BUFFER_ROWS),
+        config.sampling.buffer_rows.unwrap_or(crate::defaults::SAMPLE_BUFFER_ROWS),
     );
     Ok(ModelHandle {
         name,

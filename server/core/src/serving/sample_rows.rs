@@ -7,14 +7,12 @@
 use crate::serving::sampling::{Sample, SamplePage};
 use crate::tensor::Tensor;
 
-/// Rows a read returns when it names no limit.
-pub const DEFAULT_LIMIT: usize = 10_000;
 /// Rows one read returns at most, whatever it asks for.
 pub const MAX_LIMIT: usize = 100_000;
 
 /// The rows a read may return: `requested` (none or 0: the default), capped.
 pub fn page_limit(requested: Option<usize>) -> usize {
-    requested.filter(|&n| n > 0).unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)
+    requested.filter(|&n| n > 0).unwrap_or(crate::defaults::SAMPLES_PAGE_ROWS).min(MAX_LIMIT)
 }
 
 /// When one sampled request was served and how many rows it brought.

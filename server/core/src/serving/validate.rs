@@ -14,7 +14,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_tensor_elements: 1 << 24 }
+        Limits { max_tensor_elements: crate::defaults::MAX_TENSOR_ELEMENTS }
     }
 }
 

@@ -137,7 +137,7 @@ impl MlflowRepo {
     }
 
     fn artifact_url(&self, source: &str, file: &str) -> Result<String, String> {
-        let path = sluice_registry::MlflowRegistry::artifact_path(source).map_err(|e| e.to_string())?;
+        let path = sluice_remote_sources::MlflowRegistry::artifact_path(source).map_err(|e| e.to_string())?;
         Ok(format!("{}/api/2.0/mlflow-artifacts/artifacts/{path}/{file}", self.base))
     }
 

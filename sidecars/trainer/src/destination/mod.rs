@@ -29,7 +29,7 @@ impl Destination {
         if let Some(base) = text.strip_prefix("mlflow+") {
             return Ok(Destination::Mlflow(mlflow::MlflowRepo::new(base)?));
         }
-        if sluice_registry::is_remote(text) {
+        if sluice_remote_sources::is_remote(text) {
             return Ok(Destination::ObjectStore(object_storage::ObjectRepo::open(text)?));
         }
         if let Some((scheme, _)) = text.split_once("://") {

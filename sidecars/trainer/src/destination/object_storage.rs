@@ -23,7 +23,7 @@ pub struct ObjectRepo {
 
 impl ObjectRepo {
     pub fn open(uri: &str) -> Result<Self, String> {
-        let (store, prefix) = sluice_registry::open_store(uri)?;
+        let (store, prefix) = sluice_remote_sources::open_store(uri)?;
         Ok(ObjectRepo { store, prefix, uri: uri.to_string() })
     }
 
