@@ -195,7 +195,7 @@ impl App {
         );
         let metrics = match self.listeners.metrics {
             Some(listener) => {
-                let router = http::metrics_router(self.metrics_registry.clone());
+                let router = http::metrics_router(self.metrics_registry.clone(), self.serving.inference.clone());
                 let stop = wait(stop_rx.clone());
                 let limits = connections::ConnectionLimits::from_config(&self.config);
                 let counted = self.connections.listener("metrics");

@@ -105,6 +105,13 @@ async fn metrics_on_a_port_of_their_own() {
     let text = reqwest::get(format!("http://{metrics_addr}/metrics")).await.expect("GET").text().await.expect("text");
     assert!(text.contains("# TYPE model_inference_duration_seconds histogram"), "{text}");
     assert!(text.contains("process_open_fds"));
+    // Health too: probes reach this plain port whatever REST requires.
+    for (path, key) in [("/v2/health/live", "live"), ("/v2/health/ready", "ready")] {
+        let response = reqwest::get(format!("http://{metrics_addr}{path}")).await.expect("GET");
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body[key], true, "{path}: {body}");
+    }
 }
 
 #[tokio::test]

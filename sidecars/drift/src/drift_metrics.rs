@@ -6,7 +6,7 @@ use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use crate::score::DriftReport;
 
 pub struct DriftMetrics {
-    pub registry: Registry,
+    pub metrics_registry: Registry,
     pub feature_score: GaugeVec,
     pub share: GaugeVec,
     pub detected: IntGaugeVec,
@@ -17,7 +17,7 @@ pub struct DriftMetrics {
 
 impl DriftMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
+        let metrics_registry = Registry::new();
         let feature_score = GaugeVec::new(
             Opts::new("model_feature_drift_score", "Drift score of one feature against the version's reference"),
             &["model", "version", "feature", "method"],
@@ -40,13 +40,13 @@ impl DriftMetrics {
             Opts::new("model_drift_samples_skipped_total", "Sampled rows left out, by reason"),
             &["model", "reason"],
         )?;
-        registry.register(Box::new(feature_score.clone()))?;
-        registry.register(Box::new(share.clone()))?;
-        registry.register(Box::new(detected.clone()))?;
-        registry.register(Box::new(window.clone()))?;
-        registry.register(Box::new(triggers.clone()))?;
-        registry.register(Box::new(skipped.clone()))?;
-        Ok(DriftMetrics { registry, feature_score, share, detected, window, triggers, skipped })
+        metrics_registry.register(Box::new(feature_score.clone()))?;
+        metrics_registry.register(Box::new(share.clone()))?;
+        metrics_registry.register(Box::new(detected.clone()))?;
+        metrics_registry.register(Box::new(window.clone()))?;
+        metrics_registry.register(Box::new(triggers.clone()))?;
+        metrics_registry.register(Box::new(skipped.clone()))?;
+        Ok(DriftMetrics { metrics_registry, feature_score, share, detected, window, triggers, skipped })
     }
 
     pub fn record(&self, model: &str, version: u64, report: &DriftReport) {
@@ -70,6 +70,6 @@ impl DriftMetrics {
     }
 
     pub fn render(&self) -> String {
-        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
+        prometheus::TextEncoder::new().encode_to_string(&self.metrics_registry.gather()).unwrap_or_default()
     }
 }

@@ -3,7 +3,7 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 pub struct TrainerMetrics {
-    pub registry: Registry,
+    pub metrics_registry: Registry,
     /// Finished jobs by model and result (succeeded, gates_failed, failed).
     pub jobs: IntCounterVec,
     pub duration: HistogramVec,
@@ -15,7 +15,7 @@ pub struct TrainerMetrics {
 
 impl TrainerMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
+        let metrics_registry = Registry::new();
         let jobs = IntCounterVec::new(
             Opts::new("trainer_jobs_total", "Retraining jobs finished, by result"),
             &["model", "result"],
@@ -35,15 +35,15 @@ impl TrainerMetrics {
             Opts::new("trainer_gate_failures_total", "Quality gates failed, by metric"),
             &["model", "metric"],
         )?;
-        registry.register(Box::new(jobs.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(running.clone()))?;
-        registry.register(Box::new(last_published_version.clone()))?;
-        registry.register(Box::new(gate_failures.clone()))?;
-        Ok(TrainerMetrics { registry, jobs, duration, running, last_published_version, gate_failures })
+        metrics_registry.register(Box::new(jobs.clone()))?;
+        metrics_registry.register(Box::new(duration.clone()))?;
+        metrics_registry.register(Box::new(running.clone()))?;
+        metrics_registry.register(Box::new(last_published_version.clone()))?;
+        metrics_registry.register(Box::new(gate_failures.clone()))?;
+        Ok(TrainerMetrics { metrics_registry, jobs, duration, running, last_published_version, gate_failures })
     }
 
     pub fn render(&self) -> String {
-        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
+        prometheus::TextEncoder::new().encode_to_string(&self.metrics_registry.gather()).unwrap_or_default()
     }
 }

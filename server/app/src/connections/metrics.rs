@@ -20,14 +20,14 @@ pub struct ConnectionMetricFamilies {
 }
 
 impl ConnectionMetricFamilies {
-    pub fn register(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+    pub fn register(metrics_registry: &prometheus::Registry) -> prometheus::Result<Self> {
         let open = IntGaugeVec::new(Opts::new("sluice_open_connections", "Open client connections"), &["listener"])?;
         let closed = IntCounterVec::new(
             Opts::new("sluice_connections_closed_total", "Connections the server closed for a limit"),
             &["listener", "reason"],
         )?;
-        registry.register(Box::new(open.clone()))?;
-        registry.register(Box::new(closed.clone()))?;
+        metrics_registry.register(Box::new(open.clone()))?;
+        metrics_registry.register(Box::new(closed.clone()))?;
         Ok(ConnectionMetricFamilies { open, closed })
     }
 

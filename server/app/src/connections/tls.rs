@@ -44,13 +44,13 @@ pub struct Tls {
 
 impl Tls {
     /// Reads the files; an unusable certificate or key is a start-up error.
-    pub fn load(files: TlsFiles, registry: &prometheus::Registry) -> anyhow::Result<Arc<Self>> {
+    pub fn load(files: TlsFiles, metrics_registry: &prometheus::Registry) -> anyhow::Result<Arc<Self>> {
         let config = server_config(&files)?;
         let reloads = prometheus::IntCounterVec::new(
             prometheus::Opts::new("sluice_tls_reloads_total", "TLS certificate reloads after the files changed"),
             &["result"],
         )?;
-        registry.register(Box::new(reloads.clone()))?;
+        metrics_registry.register(Box::new(reloads.clone()))?;
         Ok(Arc::new(Tls { files, current: ArcSwap::from_pointee(config), reloads }))
     }
 

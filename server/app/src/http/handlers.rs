@@ -12,7 +12,7 @@ use serde_json::json;
 use sluice_core::metrics::Protocol;
 use sluice_core::metrics::stats::{CountedDuration, StatsSnapshot};
 use sluice_core::serving::request::parse_version;
-use sluice_core::{InferError, InferRequest, ModelInfo};
+use sluice_core::{InferError, InferRequest, Inference, ModelInfo};
 
 use super::compression::{decompress, request_encoding, response_encoding};
 use super::config_json::config_json;
@@ -29,13 +29,21 @@ pub async fn server_metadata(State(state): AppState) -> Json<serde_json::Value> 
 }
 
 pub async fn live(State(state): AppState) -> Response {
-    let live = state.inference.live();
+    live_of(State(state.inference.clone())).await
+}
+
+pub async fn ready(State(state): AppState) -> Response {
+    ready_of(State(state.inference.clone())).await
+}
+
+pub async fn live_of(State(inference): State<Arc<Inference>>) -> Response {
+    let live = inference.live();
     let status = if live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "live": live }))).into_response()
 }
 
-pub async fn ready(State(state): AppState) -> Response {
-    let ready = state.inference.ready();
+pub async fn ready_of(State(inference): State<Arc<Inference>>) -> Response {
+    let ready = inference.ready();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "ready": ready }))).into_response()
 }
@@ -238,11 +246,11 @@ pub async fn metrics(State(state): AppState) -> Response {
     render_metrics(&state.metrics_registry)
 }
 
-pub fn render_metrics(registry: &prometheus::Registry) -> Response {
+pub fn render_metrics(metrics_registry: &prometheus::Registry) -> Response {
     use prometheus::Encoder;
     let encoder = prometheus::TextEncoder::new();
     let mut body = Vec::new();
-    match encoder.encode(&registry.gather(), &mut body) {
+    match encoder.encode(&metrics_registry.gather(), &mut body) {
         Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
         Err(e) => ApiError(InferError::Backend(format!("cannot encode metrics: {e}"))).into_response(),
     }

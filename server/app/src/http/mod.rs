@@ -77,9 +77,15 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// `/metrics` alone, for `--metrics-port`.
-pub fn metrics_router(metrics_registry: prometheus::Registry) -> Router {
-    Router::new().route("/metrics", get(move || std::future::ready(handlers::render_metrics(&metrics_registry))))
+/// `--metrics-port`: `/metrics`, and the health routes too. That port is
+/// always plain HTTP, so kubelet probes reach it even when REST requires
+/// client certificates (kubelet cannot present one).
+pub fn metrics_router(metrics_registry: prometheus::Registry, inference: Arc<Inference>) -> Router {
+    Router::new()
+        .route("/metrics", get(move || std::future::ready(handlers::render_metrics(&metrics_registry))))
+        .route("/v2/health/live", get(handlers::live_of))
+        .route("/v2/health/ready", get(handlers::ready_of))
+        .with_state(inference)
 }
 
 pub async fn serve(

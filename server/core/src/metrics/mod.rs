@@ -95,14 +95,14 @@ fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> promet
 }
 
 impl Metrics {
-    /// Creates every metric and registers it on `registry`.
-    pub fn register(registry: &Registry, role: Role) -> prometheus::Result<Arc<Self>> {
-        Self::register_with(registry, role, true)
+    /// Creates every metric and registers it on `metrics_registry`.
+    pub fn register(metrics_registry: &Registry, role: Role) -> prometheus::Result<Arc<Self>> {
+        Self::register_with(metrics_registry, role, true)
     }
 
     /// As `register`; with `enabled` false, request and batch observations
     /// are skipped (the statistics extension still counts).
-    pub fn register_with(registry: &Registry, role: Role, enabled: bool) -> prometheus::Result<Arc<Self>> {
+    pub fn register_with(metrics_registry: &Registry, role: Role, enabled: bool) -> prometheus::Result<Arc<Self>> {
         let m = Metrics {
             role,
             enabled: true,
@@ -161,18 +161,18 @@ impl Metrics {
             )?,
         };
         let m = Metrics { enabled, ..m };
-        registry.register(Box::new(m.inference_duration.clone()))?;
-        registry.register(Box::new(m.requests_total.clone()))?;
-        registry.register(Box::new(m.errors_total.clone()))?;
-        registry.register(Box::new(m.queue_duration.clone()))?;
-        registry.register(Box::new(m.compute_duration.clone()))?;
-        registry.register(Box::new(m.batch_size.clone()))?;
-        registry.register(Box::new(m.queue_depth.clone()))?;
-        registry.register(Box::new(m.loaded.clone()))?;
-        registry.register(Box::new(m.load_duration.clone()))?;
-        registry.register(Box::new(m.swaps_total.clone()))?;
-        registry.register(Box::new(m.registry_up.clone()))?;
-        registry.register(Box::new(m.registry_errors.clone()))?;
+        metrics_registry.register(Box::new(m.inference_duration.clone()))?;
+        metrics_registry.register(Box::new(m.requests_total.clone()))?;
+        metrics_registry.register(Box::new(m.errors_total.clone()))?;
+        metrics_registry.register(Box::new(m.queue_duration.clone()))?;
+        metrics_registry.register(Box::new(m.compute_duration.clone()))?;
+        metrics_registry.register(Box::new(m.batch_size.clone()))?;
+        metrics_registry.register(Box::new(m.queue_depth.clone()))?;
+        metrics_registry.register(Box::new(m.loaded.clone()))?;
+        metrics_registry.register(Box::new(m.load_duration.clone()))?;
+        metrics_registry.register(Box::new(m.swaps_total.clone()))?;
+        metrics_registry.register(Box::new(m.registry_up.clone()))?;
+        metrics_registry.register(Box::new(m.registry_errors.clone()))?;
         Ok(Arc::new(m))
     }
 
