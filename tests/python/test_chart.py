@@ -118,7 +118,7 @@ def containers_of(obj):
 
 def test_every_value_set_is_kept_in_ci():
     assert {"default-values.yaml", "rollout-values.yaml", "kserve-values.yaml", "gpu-values.yaml",
-            "sidecars-values.yaml"} <= set(VALUE_SETS)
+            "sidecars-values.yaml", "tls-values.yaml"} <= set(VALUE_SETS)
 
 
 @pytest.mark.parametrize("values_file", VALUE_SETS)
@@ -265,6 +265,37 @@ def test_sidecars_drift_in_the_pod_points_at_the_trainer():
     assert [c["name"] for c in by_kind(default, "Deployment")[0]["spec"]["template"]["spec"]["containers"]] == ["sluice"]
 
 
+def test_tls_values_serve_mtls_and_keep_probes_and_scrapes_on_the_plain_port():
+    objects = render("tls-values.yaml")
+    pod = by_kind(objects, "Deployment")[0]["spec"]["template"]
+    containers = {c["name"]: c for c in pod["spec"]["containers"]}
+    sluice, drift = containers["sluice"], containers["drift"]
+    for flag in ("--tls-cert=/etc/sluice/tls/tls.crt", "--tls-key=/etc/sluice/tls/tls.key",
+                 "--tls-client-ca=/etc/sluice/client-ca/ca.crt", "--metrics-port=9091", "--tls-reload-secs=10"):
+        assert flag in sluice["args"], flag
+    # kubelet presents no client certificate: every probe uses the plain port.
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert sluice[probe]["httpGet"]["port"] == "metrics", probe
+    assert {"name": "metrics", "containerPort": 9091, "protocol": "TCP"} in sluice["ports"]
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9091"
+    assert {e["port"] for e in by_kind(objects, "PodMonitor")[0]["spec"]["podMetricsEndpoints"]} == {
+        "metrics", "drift-metrics"}
+    for flag in ("--model-endpoint=https://127.0.0.1:8080", "--server-ca-file=/etc/sluice/tls/ca.crt",
+                 "--server-tls-name=sluice.serving.svc", "--server-cert-file=/etc/sluice/drift-client/tls.crt",
+                 "--server-key-file=/etc/sluice/drift-client/tls.key"):
+        assert flag in drift["args"], flag
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+    assert secrets == {"tls": "sluice-tls", "client-ca": "sluice-client-ca", "drift-client": "sluice-drift-client"}
+    service = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "sluice"][0]
+    grpc = [p for p in service["spec"]["ports"] if p["name"] == "grpc"][0]
+    assert "appProtocol" not in grpc, "gRPC is not cleartext h2c over TLS"
+    policy_ports = {p["port"] for rule in by_kind(objects, "NetworkPolicy")[0]["spec"]["ingress"] for p in rule["ports"]}
+    assert {8080, 8081, 9091} <= policy_ports
+    plain = by_kind(render("default-values.yaml"), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert not any(a.startswith("--tls") or a.startswith("--metrics-port") for a in plain["args"])
+    assert plain["readinessProbe"]["httpGet"]["port"] == "http"
+
+
 def test_bad_values_are_refused_with_a_message():
     def refused(*sets):
         args = [str(HELM), "template", "sluice", str(CHART)] + [a for s in sets for a in ("--set", s)]
@@ -276,6 +307,9 @@ def test_bad_values_are_refused_with_a_message():
     assert "sampleRate" in refused("drift.enabled=true")
     assert "Additional property" in refused("replicaz=3")
     assert "analysis" in refused("workload=Rollout")  # analysis steps without the template
+    assert "tls.secretName" in refused("tls.clientCA.secretName=ca")
+    assert "driftClientSecretName" in refused("tls.secretName=t", "tls.clientCA.secretName=ca", "sampleRate=1",
+                                              "drift.enabled=true", "drift.model=m")
 
 
 # CKV_K8S_21 ("the default namespace should not be used") is skipped for the

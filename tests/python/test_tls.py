@@ -23,7 +23,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import start_sluice
+from conftest import free_port, start_sluice
 
 
 def openssl(*args, cwd):
@@ -170,6 +170,42 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(mtls_server, pki):
     http = httpclient.InferenceServerClient(mtls_server.http_url, ssl=True, ssl_options={
         "ca_certs": str(pki["ca"]), "certfile": str(pki["client"][0]), "keyfile": str(pki["client"][1])})
     assert http.is_server_ready()
+
+
+def test_the_drift_sidecar_and_probes_with_mutual_tls(pki):
+    """What the chart deploys with client certificates required: kubelet
+    probes the plain metrics port, the drift sidecar reads samples over mTLS,
+    connecting to 127.0.0.1 while verifying the certificate's DNS name."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    metrics_port = free_port()
+    for server in start_sluice("--tls-cert", str(pki["server"][0]), "--tls-key", str(pki["server"][1]),
+                               "--tls-client-ca", str(pki["ca"]), "--sample-rate", "1",
+                               "--metrics-port", str(metrics_port), ssl_context=context(pki, "client")):
+        for path in ("/v2/health/live", "/v2/health/ready"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{path}", timeout=5) as r:
+                assert r.status == 200, path
+        rows = np.random.default_rng(0).normal(size=(500, 30)).astype(np.float32)
+        for chunk in np.array_split(rows, 10):  # 50 rows: within the model's max_batch_size
+            body = json.dumps({"inputs": [{"name": "features", "shape": list(chunk.shape), "datatype": "FP32",
+                                           "data": chunk.ravel().tolist()}]}).encode()
+            request = urllib.request.Request(f"{server.base_url}/v2/models/fraud-detection/infer", data=body,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10, context=context(pki, "client")) as r:
+                assert r.status == 200
+        port = server.http_url.rsplit(":", 1)[1]
+        env = {"MODEL_ENDPOINT": f"https://127.0.0.1:{port}", "MODEL_NAME": "fraud-detection",
+               "SLUICE_DRIFT_REPOSITORY": str(root / "models"), "SLUICE_DRIFT_MIN_SAMPLES": "400",
+               "SLUICE_DRIFT_SERVER_CA_FILE": str(pki["ca"]), "SLUICE_DRIFT_SERVER_TLS_NAME": "localhost",
+               "PATH": "/usr/bin:/bin"}
+        client = {"SLUICE_DRIFT_SERVER_CERT_FILE": str(pki["client"][0]),
+                  "SLUICE_DRIFT_SERVER_KEY_FILE": str(pki["client"][1])}
+        drift = [str(root / "target" / "debug" / "sluice-drift"), "check"]
+        done = subprocess.run(drift, env={**env, **client}, capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 3), done.stderr  # 0: no drift, 3: drift; 1 would be an error
+        report = json.loads(done.stdout)
+        assert report["judged"] and report["version"] == 2, report
+        anonymous = subprocess.run(drift, env=env, capture_output=True, text=True, timeout=60)
+        assert anonymous.returncode == 1 and "cannot reach the model server" in anonymous.stderr, anonymous.stderr
 
 
 def test_a_rotated_secret_is_served_without_a_restart(pki):

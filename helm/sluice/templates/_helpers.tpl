@@ -48,6 +48,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* The serving pod's grace period: sluice's shutdown delay and drain, plus slack. */}}
+{{/*
+The port probes and scrapes use: REST's, or with TLS on the plain metrics port
+(kubelet cannot present a client certificate, and Prometheus need not speak TLS).
+*/}}
+{{- define "sluice.plainPort" -}}
+{{- if .Values.tls.secretName }}metrics{{ else }}http{{ end }}
+{{- end }}
+
+{{- define "sluice.plainPortNumber" -}}
+{{- if .Values.tls.secretName }}{{ .Values.ports.metrics }}{{ else }}{{ .Values.ports.http }}{{ end }}
+{{- end }}
+
 {{- define "sluice.terminationGrace" -}}
 {{- add .Values.shutdown.delaySeconds .Values.shutdown.drainSeconds 5 -}}
 {{- end -}}

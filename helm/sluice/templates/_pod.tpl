@@ -15,7 +15,7 @@ metadata:
     {{- end }}
   annotations:
     prometheus.io/scrape: "true"
-    prometheus.io/port: {{ .Values.ports.http | quote }}
+    prometheus.io/port: {{ include "sluice.plainPortNumber" . | quote }}
     prometheus.io/path: /metrics
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -99,6 +99,17 @@ spec:
         {{- if .Values.adminToken.secretName }}
         - --admin-token-file=/var/run/secrets/sluice/admin/{{ .Values.adminToken.secretKey }}
         {{- end }}
+        {{- if .Values.tls.secretName }}
+        - --tls-cert=/etc/sluice/tls/tls.crt
+        - --tls-key=/etc/sluice/tls/tls.key
+        - --tls-reload-secs={{ .Values.tls.reloadSeconds }}
+        - --metrics-port={{ .Values.ports.metrics }}
+        {{- if .Values.tls.clientCA.secretName }}
+        - --tls-client-ca=/etc/sluice/client-ca/{{ .Values.tls.clientCA.key }}
+        {{- end }}
+        {{- else if .Values.tls.clientCA.secretName }}
+        {{- fail "tls.clientCA needs tls.secretName: client certificates are asked for in the TLS handshake" }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
@@ -109,14 +120,17 @@ spec:
       ports:
         - { name: http, containerPort: {{ .Values.ports.http }}, protocol: TCP }
         - { name: grpc, containerPort: {{ .Values.ports.grpc }}, protocol: TCP }
+        {{- if .Values.tls.secretName }}
+        - { name: metrics, containerPort: {{ .Values.ports.metrics }}, protocol: TCP }
+        {{- end }}
       startupProbe:
-        httpGet: { path: /v2/health/live, port: http }
+        httpGet: { path: /v2/health/live, port: {{ include "sluice.plainPort" . }} }
         {{- toYaml .Values.probes.startup | nindent 8 }}
       livenessProbe:
-        httpGet: { path: /v2/health/live, port: http }
+        httpGet: { path: /v2/health/live, port: {{ include "sluice.plainPort" . }} }
         {{- toYaml .Values.probes.liveness | nindent 8 }}
       readinessProbe:
-        httpGet: { path: /v2/health/ready, port: http }
+        httpGet: { path: /v2/health/ready, port: {{ include "sluice.plainPort" . }} }
         {{- toYaml .Values.probes.readiness | nindent 8 }}
       resources:
         {{- $resources := deepCopy .Values.resources }}
@@ -135,6 +149,12 @@ spec:
         {{- if .Values.adminToken.secretName }}
         - { name: admin-token, mountPath: /var/run/secrets/sluice/admin, readOnly: true }
         {{- end }}
+        {{- if .Values.tls.secretName }}
+        - { name: tls, mountPath: /etc/sluice/tls, readOnly: true }
+        {{- end }}
+        {{- if .Values.tls.clientCA.secretName }}
+        - { name: client-ca, mountPath: /etc/sluice/client-ca, readOnly: true }
+        {{- end }}
     {{- if .Values.drift.enabled }}
     {{- $drift := .Values.drift }}
     - name: drift
@@ -143,7 +163,20 @@ spec:
       command: [/usr/local/bin/sluice-drift]
       args:
         - watch
+        {{- if .Values.tls.secretName }}
+        - --model-endpoint=https://127.0.0.1:{{ .Values.ports.http }}
+        - --server-ca-file=/etc/sluice/tls/ca.crt
+        - --server-tls-name={{ .Values.tls.serverName | default (printf "%s.%s.svc" (include "sluice.fullname" .) .Release.Namespace) }}
+        {{- if .Values.tls.clientCA.secretName }}
+        {{- if not .Values.tls.driftClientSecretName }}
+        {{- fail "tls.clientCA with drift.enabled needs tls.driftClientSecretName: the sidecar reads samples over mutual TLS" }}
+        {{- end }}
+        - --server-cert-file=/etc/sluice/drift-client/tls.crt
+        - --server-key-file=/etc/sluice/drift-client/tls.key
+        {{- end }}
+        {{- else }}
         - --model-endpoint=http://127.0.0.1:{{ .Values.ports.http }}
+        {{- end }}
         - --model={{ $drift.model }}
         - --input={{ $drift.input }}
         - --repository={{ .Values.models.repository }}
@@ -197,6 +230,12 @@ spec:
         {{- if .Values.trainer.tokenSecret.name }}
         - { name: trainer-token, mountPath: /var/run/secrets/sluice/trainer, readOnly: true }
         {{- end }}
+        {{- if .Values.tls.secretName }}
+        - { name: tls, mountPath: /etc/sluice/tls, readOnly: true }
+        {{- end }}
+        {{- if and .Values.tls.secretName .Values.tls.clientCA.secretName }}
+        - { name: drift-client, mountPath: /etc/sluice/drift-client, readOnly: true }
+        {{- end }}
     {{- end }}
   volumes:
     - name: models
@@ -213,6 +252,18 @@ spec:
     {{- if .Values.adminToken.secretName }}
     - name: admin-token
       secret: { secretName: {{ .Values.adminToken.secretName }}, defaultMode: 0440 }
+    {{- end }}
+    {{- if .Values.tls.secretName }}
+    - name: tls
+      secret: { secretName: {{ .Values.tls.secretName }}, defaultMode: 0440 }
+    {{- end }}
+    {{- if .Values.tls.clientCA.secretName }}
+    - name: client-ca
+      secret: { secretName: {{ .Values.tls.clientCA.secretName }}, defaultMode: 0440 }
+    {{- end }}
+    {{- if and .Values.drift.enabled .Values.tls.secretName .Values.tls.clientCA.secretName }}
+    - name: drift-client
+      secret: { secretName: {{ .Values.tls.driftClientSecretName }}, defaultMode: 0440 }
     {{- end }}
     {{- if and .Values.drift.enabled .Values.trainer.tokenSecret.name }}
     - name: trainer-token

@@ -13,6 +13,7 @@ use crate::drift_metrics::DriftMetrics;
 use crate::monitor::{Health, Monitor, WatchConfig};
 use crate::score::{Column, DriftOptions, DriftReport, ShareComparison, dataset_drift};
 use crate::server_client::ServerClient;
+use crate::server_tls::ServerTlsArgs;
 use crate::stats::Method;
 use crate::trigger::{Target, TargetKind};
 use sluice_core::secret_file::token_from;
@@ -99,6 +100,8 @@ struct WatchArgs {
     listen: std::net::SocketAddr,
     #[command(flatten)]
     drift: DriftFlags,
+    #[command(flatten)]
+    server_tls: ServerTlsArgs,
 }
 
 impl WatchArgs {
@@ -231,7 +234,7 @@ async fn watch(args: WatchArgs) -> Result<(), String> {
     let args = args.resolve_tokens()?;
     let metrics = Arc::new(DriftMetrics::new().map_err(|e| e.to_string())?);
     let health = Arc::new(Mutex::new(Health::default()));
-    let server = ServerClient::new(&args.model_endpoint, args.server_token.clone())?;
+    let server = ServerClient::new(&args.model_endpoint, args.server_token.clone(), &args.server_tls)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -249,7 +252,7 @@ async fn watch(args: WatchArgs) -> Result<(), String> {
 async fn check(args: WatchArgs) -> Result<ExitCode, String> {
     let args = args.resolve_tokens()?;
     let metrics = Arc::new(DriftMetrics::new().map_err(|e| e.to_string())?);
-    let server = ServerClient::new(&args.model_endpoint, args.server_token.clone())?;
+    let server = ServerClient::new(&args.model_endpoint, args.server_token.clone(), &args.server_tls)?;
     let mut config = args.watch_config();
     config.cooldown = Duration::ZERO;
     let mut monitor = Monitor::new(config, server, metrics.clone(), Arc::new(Mutex::new(Health::default())));

@@ -8,6 +8,7 @@ pub mod monitor;
 pub mod reference;
 pub mod score;
 pub mod server_client;
+pub mod server_tls;
 pub mod stats;
 pub mod trigger;
 pub mod watch_server;

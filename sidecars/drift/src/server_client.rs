@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::server_tls::ServerTlsArgs;
+
 pub struct ServerClient {
     base: String,
     token: Option<String>,
@@ -24,14 +26,13 @@ pub struct SamplePage {
 }
 
 impl ServerClient {
-    pub fn new(endpoint: &str, token: Option<String>) -> Result<Self, String> {
+    pub fn new(endpoint: &str, token: Option<String>, tls: &ServerTlsArgs) -> Result<Self, String> {
         let base = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(ServerClient { base: base.trim_end_matches('/').to_string(), token, client })
+        let builder =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+        let (builder, base) = tls.apply(builder, base.trim_end_matches('/'))?;
+        let client = builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(ServerClient { base, token, client })
     }
 
     async fn get(&self, path: &str) -> Result<Value, String> {
