@@ -67,10 +67,6 @@ impl Lifecycle {
         self
     }
 
-    pub fn control_mode(&self) -> ControlMode {
-        self.mode
-    }
-
     /// Serves exactly `version` of `name` (`--model-version`), as a load
     /// request's version-policy override would; set before `start`.
     pub fn pin_version(&self, name: &str, version: u64) {

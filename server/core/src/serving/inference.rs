@@ -52,10 +52,6 @@ impl Inference {
         Inference { table, limits, metrics, draining: AtomicBool::new(false) }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -79,10 +75,6 @@ impl Inference {
     /// stop sending requests while those already routed are still served.
     pub fn begin_draining(&self) {
         self.draining.store(true, Ordering::Release);
-    }
-
-    pub fn model_state(&self, name: &str) -> Option<ModelState> {
-        self.table.load().get(name).map(|e| e.state.clone())
     }
 
     /// Whether the model (or that version of it) is loaded and warmed up.
