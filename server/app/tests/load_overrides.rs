@@ -75,6 +75,20 @@ async fn batching_and_instances_are_overridden_until_the_next_load() {
     assert_eq!(status, 200);
     assert_eq!(server.get("/v2/models/fraud-detection/config").await.1["max_batch_size"], 64);
     assert_eq!(infer(&server, "fraud-detection", 5).await.0, 200);
+
+    // Each load replaced the same version; retiring the old copy must not
+    // take the live one's series with it.
+    let unloaded = [("model", "fraud-detection"), ("result", "unloaded")];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.metric("model_swaps_total", &unloaded).await < Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "the replaced copies were never retired");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let version = [("model", "fraud-detection"), ("version", "2")];
+    assert_eq!(server.metric("model_loaded", &version).await, Some(1.0));
+    assert_eq!(server.metric("model_queue_depth", &version).await, Some(0.0));
+    let batches = server.metric("model_batch_size_count", &version).await;
+    assert!(batches.is_some_and(|n| n >= 1.0), "batches of the live copy: {batches:?}");
 }
 
 #[tokio::test]

@@ -201,7 +201,7 @@ impl Lifecycle {
             backend,
             handle.device().to_string(),
         ];
-        self.metrics.loaded.with_label_values(&handle.loaded_labels).set(1);
+        self.metrics.mark_loaded(&handle.loaded_labels.iter().map(String::as_str).collect::<Vec<_>>());
         tracing::info!(
             model = name,
             version,
@@ -260,7 +260,7 @@ pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
     owned.scheduler.shutdown().await;
     let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let _ = metrics.loaded.remove_label_values(&labels);
+    metrics.mark_unloaded(&labels);
     metrics.swaps_total.with_label_values(&[&name, "unloaded"]).inc();
     tracing::info!(model = %name, version, "model version drained and unloaded");
 }

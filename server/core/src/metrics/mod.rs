@@ -1,6 +1,7 @@
 //! The metrics named in DESIGN.md (their names and labels are an interface:
 //! rollout analyses query them). Registered on a registry the caller gives.
 
+mod series_owners;
 pub mod stats;
 
 use std::sync::{Arc, OnceLock};
@@ -11,6 +12,7 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterV
 
 use crate::error::InferError;
 use crate::metrics::stats::{ComputeTimes, ModelStats};
+use series_owners::SeriesOwners;
 
 /// Latency buckets from 50 us to 30 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -88,6 +90,10 @@ pub struct Metrics {
     pub swaps_total: IntCounterVec,
     pub registry_up: IntGaugeVec,
     pub registry_errors: IntCounterVec,
+    /// Loaded copies per `(model, version)` series and per `model_loaded`
+    /// label set: a reloaded version shares them with its predecessor.
+    version_owners: SeriesOwners,
+    loaded_owners: SeriesOwners,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -159,6 +165,8 @@ impl Metrics {
                 Opts::new("model_registry_errors_total", "Calls to the model registry that found it unreachable."),
                 &["source"],
             )?,
+            version_owners: SeriesOwners::default(),
+            loaded_owners: SeriesOwners::default(),
         };
         let m = Metrics { enabled, ..m };
         metrics_registry.register(Box::new(m.inference_duration.clone()))?;
@@ -174,6 +182,19 @@ impl Metrics {
         metrics_registry.register(Box::new(m.registry_up.clone()))?;
         metrics_registry.register(Box::new(m.registry_errors.clone()))?;
         Ok(Arc::new(m))
+    }
+
+    /// Marks a loaded copy in `model_loaded`.
+    pub fn mark_loaded(&self, labels: &[&str]) {
+        self.loaded_owners.claim(labels);
+        self.loaded.with_label_values(labels).set(1);
+    }
+
+    /// Clears `model_loaded` once no loaded copy carries these labels.
+    pub fn mark_unloaded(&self, labels: &[&str]) {
+        if self.loaded_owners.release(labels) {
+            let _ = self.loaded.remove_label_values(labels);
+        }
     }
 
     /// Metrics on a private registry, for tests and tools.
@@ -243,6 +264,7 @@ pub struct VersionMetrics {
 impl VersionMetrics {
     pub fn new(metrics: Arc<Metrics>, stats: Arc<ModelStats>, model: &str, version: u64) -> Arc<Self> {
         let version = version.to_string();
+        metrics.version_owners.claim(&[model, &version]);
         let depth = metrics.queue_depth.with_label_values(&[model, &version]);
         let batch_size = metrics.batch_size.with_label_values(&[model, &version]);
         let series = ArcSwap::from_pointee(RoleSeries::new(metrics.role.get()));
@@ -265,9 +287,12 @@ impl VersionMetrics {
         fresh
     }
 
-    pub fn set_depth(&self, depth: usize) {
+    /// Moves the queue-depth gauge by the same step as the scheduler's own
+    /// counter. Steps, not values: two requests queueing at once would
+    /// otherwise race to set the gauge and could leave the older value.
+    pub fn depth_changed(&self, step: i64) {
         if self.metrics.enabled {
-            self.depth.set(depth as i64);
+            self.depth.add(step);
         }
     }
 
@@ -325,10 +350,17 @@ impl VersionMetrics {
             Err(_) => self.metrics.observe_request(&self.model, &self.version, protocol, elapsed, outcome),
         }
     }
+}
 
-    /// Removes this version's series once it is unloaded.
-    pub fn forget(&self) {
-        let _ = self.metrics.queue_depth.remove_label_values(&[&self.model, &self.version]);
-        let _ = self.metrics.batch_size.remove_label_values(&[&self.model, &self.version]);
+/// The version's series go when its last user does (the scheduler, its
+/// instance threads and the handle all hold it), unless a reloaded copy of
+/// the same version still writes them.
+impl Drop for VersionMetrics {
+    fn drop(&mut self) {
+        let labels = [self.model.as_str(), self.version.as_str()];
+        if self.metrics.version_owners.release(&labels) {
+            let _ = self.metrics.queue_depth.remove_label_values(&labels);
+            let _ = self.metrics.batch_size.remove_label_values(&labels);
+        }
     }
 }

@@ -103,8 +103,8 @@ impl QueueSlot {
     fn withdraw(&self) -> bool {
         let withdrawn = self.ticket.give_up();
         if withdrawn {
-            let now = self.depth.fetch_sub(1, Ordering::AcqRel) - 1;
-            self.metrics.set_depth(now);
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.depth_changed(-1);
         }
         withdrawn
     }
@@ -205,7 +205,7 @@ impl Scheduler {
                 self.config.max_queue_size
             )));
         }
-        self.metrics.set_depth(reserved + 1);
+        self.metrics.depth_changed(1);
         let ticket = Ticket::default();
         let slot = QueueSlot { ticket: ticket.clone(), depth: self.depth.clone(), metrics: self.metrics.clone() };
         let (reply, mut answer) = oneshot::channel();
@@ -250,12 +250,6 @@ impl Scheduler {
     }
 }
 
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        self.metrics.forget();
-    }
-}
-
 struct BatchingTask {
     rx: mpsc::UnboundedReceiver<Pending>,
     idle: mpsc::UnboundedReceiver<usize>,
@@ -296,8 +290,8 @@ impl BatchingTask {
                 continue;
             }
             let taken = batch.len();
-            let now = self.depth.fetch_sub(taken, Ordering::AcqRel) - taken;
-            self.metrics.set_depth(now);
+            self.depth.fetch_sub(taken, Ordering::AcqRel);
+            self.metrics.depth_changed(-(taken as i64));
             if self.workers[worker].send(Job { requests: batch, batched: self.batched }).is_err() {
                 tracing::error!(worker, "model instance thread is gone");
             }

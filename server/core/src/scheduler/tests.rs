@@ -117,6 +117,42 @@ async fn a_full_queue_refuses_at_once() {
     assert_eq!(scheduler.queue_depth(), 0);
 }
 
+#[test]
+fn the_queue_depth_gauge_follows_requests_that_queue_and_leave_at_once() {
+    // Stop 23's CI saw the gauge stuck at 1 with two requests queued: each
+    // request set the gauge to its own count, and the older one set it last.
+    // Two threads queue together and leave together (their deadline passes),
+    // many times over; after each round the gauge must read 0 again.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let metrics = Metrics::unregistered();
+    let version = VersionMetrics::new(metrics.clone(), Default::default(), "test", 1);
+    let backend = doubler(&Arc::default(), Duration::ZERO, &Spans::default());
+    let config = scheduler_config(64, Duration::from_secs(60), Vec::new(), 64);
+    let scheduler =
+        runtime.block_on(async { Scheduler::start("test", vec![Box::new(backend)], config, version).expect("starts") });
+    let gauge = metrics.queue_depth.with_label_values(&["test", "1"]);
+    let rounds = std::sync::Barrier::new(2);
+    let stale = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for thread in 0..2 {
+            let (scheduler, runtime, rounds, gauge, stale) = (&scheduler, &runtime, &rounds, &gauge, &stale);
+            scope.spawn(move || {
+                for _ in 0..2000 {
+                    rounds.wait();
+                    let expired = runtime.block_on(scheduler.submit(input(1, 0.0), 1, Some(Duration::from_micros(50))));
+                    assert!(matches!(expired, Err(InferError::Timeout(_))), "{expired:?}");
+                    rounds.wait();
+                    if thread == 0 && gauge.get() != 0 {
+                        stale.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(stale.into_inner(), 0, "rounds that left the gauge above an empty queue");
+    assert_eq!(scheduler.queue_depth(), 0);
+}
+
 /// Submits one 1-row request from a task of its own.
 fn submit_in_background(scheduler: &Arc<Scheduler>) -> tokio::task::JoinHandle<Result<Vec<Tensor>, InferError>> {
     let s = scheduler.clone();
