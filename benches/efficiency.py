@@ -1,10 +1,17 @@
 """Efficiency at every load: sluice against the real Triton server (2.51,
-python backend), MLServer 1.7 and the bare axum ceiling, one client
+python backend), MLServer 1.7 and two bare axum ceilings, one client
 (sluice-bench), alternating rounds, concurrency 1, 8 and 64 over REST (and
 gRPC where the server speaks it). For each run: throughput, p50/p99, the
 server's own CPU per request (utime+stime of its process tree, from /proc)
 and its resident memory idle and after the load. Paired ratios against
 sluice from the same round, a JSON file and a PNG chart.
+
+The ceilings: `axum-ceiling` parses the request and answers a fixed body (no
+model: the transport alone); `axum-onnx` is the same server running the
+request through the same ONNX file in one ONNX Runtime session with sluice's
+settings (the least any server serving this model must do). sluice's p50
+above each, paired by round, is printed at the end: above `axum-onnx` it is
+sluice's own serving overhead, above `axum-ceiling` that plus the model call.
 
     .venv/bin/python benches/efficiency.py --rounds 3 --seconds 8 --out target/efficiency
 
@@ -106,6 +113,12 @@ class Server:
             self.process.kill()
 
 
+def onnxruntime_library():
+    """The libonnxruntime.so that `make setup` put into .venv."""
+    found = sorted(ROOT.glob(".venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*"))
+    return str(found[-1]) if found else ""
+
+
 def servers(work):
     mlserver_dir = work / "mlserver" / "fraud-detection"
     mlserver_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +139,9 @@ def servers(work):
                     "MLSERVER_LOGGING_LEVEL": "WARNING"}, cwd=mlserver_dir.parent),
         Server("axum-ceiling", [release / "axum-ceiling", "127.0.0.1:18090", "127.0.0.1:18091"], "127.0.0.1:18090",
                "127.0.0.1:18091", ("tcp", "127.0.0.1", 18090)),
+        Server("axum-onnx", [release / "axum-ceiling", "--model", ROOT / "models/fraud-detection/2/model.onnx",
+                             "127.0.0.1:18092", "127.0.0.1:18093"], "127.0.0.1:18092", "127.0.0.1:18093",
+               ("tcp", "127.0.0.1", 18092), env={"ORT_DYLIB_PATH": onnxruntime_library()}),
     ]
 
 
@@ -149,7 +165,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--concurrency", default="1,8,64")
-    parser.add_argument("--servers", default="sluice,triton,mlserver,axum-ceiling")
+    parser.add_argument("--servers", default="sluice,triton,mlserver,axum-ceiling,axum-onnx")
     parser.add_argument("--out", default=str(ROOT / "target" / "efficiency"))
     args = parser.parse_args()
     out = pathlib.Path(args.out)
@@ -183,10 +199,15 @@ def main():
                                   f"rss {idle:.0f}->{result['rss_mib_loaded']:.0f} MiB", flush=True)
                     server.stop()
     summary = summarize(runs)
-    (out / "efficiency.json").write_text(json.dumps({"caveat": CAVEAT, "runs": runs, "summary": summary}, indent=2))
+    gaps = latency_gaps(runs)
+    (out / "efficiency.json").write_text(json.dumps({"caveat": CAVEAT, "runs": runs, "summary": summary,
+                                                     "p50_gaps": gaps}, indent=2))
     print("\n" + CAVEAT)
     for row in summary:
         print(row["line"])
+    print("\nsluice's p50 above each ceiling (median of the per-round differences):")
+    for gap in gaps:
+        print(gap["line"])
     plot(summary, out / "efficiency.png")
     print(f"\nwrote {out / 'efficiency.json'} and {out / 'efficiency.png'}")
 
@@ -209,6 +230,22 @@ def summarize(runs):
                 f"loaded {median['rss_mib_loaded']:.0f} MiB, idle cpu {median['idle_cpu_cores'] * 100:.1f}% of a core")
         rows.append({"server": server, "protocol": protocol, "concurrency": c, **median,
                      "cpu_ratio_to_sluice": cpu_ratio, "line": line})
+    return rows
+
+
+def latency_gaps(runs):
+    """sluice's p50 minus each ceiling's, paired by round, per protocol and load."""
+    rows = []
+    for ceiling in ("axum-ceiling", "axum-onnx"):
+        for protocol, c in sorted({(r["protocol"], r["concurrency"]) for r in runs if r["server"] == ceiling}):
+            pick = {name: {r["round"]: r["p50_us"] for r in runs
+                           if (r["server"], r["protocol"], r["concurrency"]) == (name, protocol, c)}
+                    for name in ("sluice", ceiling)}
+            paired = [pick["sluice"][k] - pick[ceiling][k] for k in pick["sluice"] if k in pick[ceiling]]
+            if paired:
+                gap = statistics.median(paired)
+                rows.append({"ceiling": ceiling, "protocol": protocol, "concurrency": c, "p50_gap_us": gap,
+                             "line": f"  over {ceiling:12} {protocol:4} c={c:<3} {gap:+6.0f} us"})
     return rows
 
 

@@ -4,17 +4,30 @@
 //! answers gRPC ModelInfer the same way (decode the protobuf, send a fixed
 //! message and the grpc-status trailer), over the same HTTP/2 server stack
 //! sluice's gRPC uses but without tonic or any inference: the gRPC ceiling.
+//!
+//! With `--model model.onnx` (and `ORT_DYLIB_PATH`), it runs the request
+//! through that model in one ONNX Runtime session with sluice's settings, on
+//! the connection's own thread, and answers with the real output: the least
+//! any server serving that model must do. sluice's latency above it is its
+//! own serving overhead; above the echo it is that plus the model call.
+
+use std::sync::{Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
 use serde::Deserialize;
 
 // The same allocator as sluice, so the comparison is of request handling only.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The ONNX session of `--model`, when given.
+static MODEL: OnceLock<Mutex<Session>> = OnceLock::new();
 
 #[derive(Deserialize)]
 struct Request {
@@ -34,36 +47,97 @@ struct Input {
 }
 
 const RESPONSE: &str = r#"{"model_name":"fraud-detection","model_version":"2","outputs":[{"name":"probabilities","datatype":"FP32","shape":[1,2],"data":[0.41947192,0.58052814]}]}"#;
+const FIXED_OUTPUT: [f32; 2] = [0.41947192, 0.58052814];
 
-async fn infer(body: Bytes) -> impl IntoResponse {
-    match serde_json::from_slice::<Request>(&body) {
+/// Loads `path` with sluice's session settings (one intra-op thread, no
+/// spinning, full graph optimisation).
+fn load_model(path: &str) -> anyhow::Result<Session> {
+    let library = std::env::var("ORT_DYLIB_PATH").map_err(|_| anyhow::anyhow!("--model needs ORT_DYLIB_PATH"))?;
+    let environment = ort::init_from(library)?.with_name("axum-ceiling").build()?;
+    Session::builder(&environment)
+        .map_err(text)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(text)?
+        .with_intra_threads(1)
+        .map_err(text)?
+        .with_inter_threads(1)
+        .map_err(text)?
+        .with_intra_op_spinning(false)
+        .map_err(text)?
+        .with_inter_op_spinning(false)
+        .map_err(text)?
+        .commit_from_file(path)
+        .map_err(text)
+}
+
+/// Builder errors carry the builder, which is not `Send`: keep their text.
+fn text(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+/// The model's output for `rows` rows of `features`, or the fixed answer
+/// without `--model`.
+fn outputs(rows: usize, features: Vec<f32>) -> Option<(Vec<i64>, Vec<f32>)> {
+    let Some(model) = MODEL.get() else {
+        return Some((vec![1, 2], FIXED_OUTPUT.to_vec()));
+    };
+    let width = features.len().checked_div(rows)?;
+    let input = ort::value::Tensor::from_array((vec![rows as i64, width as i64], features)).ok()?;
+    let mut session = model.lock().ok()?;
+    let result = session.run(vec![("features", input.into_dyn())]).ok()?;
+    let (shape, values) = result["probabilities"].try_extract_tensor::<f32>().ok()?;
+    Some((shape.to_vec(), values.to_vec()))
+}
+
+async fn infer(body: Bytes) -> axum::response::Response {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    let answered = match serde_json::from_slice::<Request>(&body) {
         Ok(request) if !request.inputs.is_empty() => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], RESPONSE)
+            let input = &request.inputs[0];
+            let rows = input.shape.first().map_or(0, |&r| r.max(0) as usize);
+            outputs(rows, input.data.iter().map(|&v| v as f32).collect())
         }
-        _ => (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"bad request"}"#),
+        _ => None,
+    };
+    match answered {
+        Some(_) if MODEL.get().is_none() => (StatusCode::OK, json, RESPONSE.to_owned()).into_response(),
+        Some((shape, data)) => {
+            let body = serde_json::json!({ "model_name": "fraud-detection", "model_version": "2", "outputs": [
+                { "name": "probabilities", "datatype": "FP32", "shape": shape, "data": data }] });
+            (StatusCode::OK, json, body.to_string()).into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, json, r#"{"error":"bad request"}"#.to_owned()).into_response(),
     }
 }
 
-/// One gRPC ModelInfer: the framed request in, a framed fixed answer and
-/// `grpc-status: 0` out.
+/// One gRPC ModelInfer: the framed request in, a framed answer and
+/// `grpc-status` out.
 async fn grpc_infer(body: Bytes) -> axum::response::Response {
     use http_body_util::StreamBody;
     use hyper::body::Frame;
     use prost::Message;
     let decoded = body.get(5..).map(sluice_proto::ModelInferRequest::decode);
-    let status = if matches!(decoded, Some(Ok(ref r)) if !r.inputs.is_empty()) { "0" } else { "3" };
+    let answered = match decoded {
+        Some(Ok(request)) if !request.inputs.is_empty() => {
+            let rows = request.inputs[0].shape.first().map_or(0, |&r| r.max(0) as usize);
+            let raw = request.raw_input_contents.first().map(|b| b.as_ref()).unwrap_or_default();
+            let features = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            outputs(rows, features)
+        }
+        _ => None,
+    };
+    let status = if answered.is_some() { "0" } else { "3" };
+    let (shape, data) = answered.unwrap_or_default();
     let answer = sluice_proto::ModelInferResponse {
         model_name: "fraud-detection".into(),
         model_version: "2".into(),
         outputs: vec![sluice_proto::model_infer_response::InferOutputTensor {
             name: "probabilities".into(),
             datatype: "FP32".into(),
-            shape: vec![1, 2],
+            shape,
             ..Default::default()
         }],
-        raw_output_contents: vec![
-            [0.41947192f32, 0.58052814].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into(),
-        ],
+        raw_output_contents: vec![data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
         ..Default::default()
     }
     .encode_to_vec();
@@ -82,8 +156,14 @@ async fn grpc_infer(body: Bytes) -> axum::response::Response {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18090".into());
-    let grpc_addr = std::env::args().nth(2).unwrap_or_else(|| "127.0.0.1:18091".into());
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--model") {
+        let path = args.get(at + 1).cloned().ok_or_else(|| anyhow::anyhow!("--model needs a path"))?;
+        let _ = MODEL.set(Mutex::new(load_model(&path)?));
+        args.drain(at..at + 2);
+    }
+    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:18090".into());
+    let grpc_addr = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:18091".into());
     let app = Router::new().route("/v2/models/{model}/infer", post(infer));
     let grpc = Router::new().route("/inference.GRPCInferenceService/ModelInfer", post(grpc_infer));
     let nodelay = |tcp: &mut tokio::net::TcpStream| {
