@@ -95,12 +95,12 @@ impl App {
             Some(path) => role::read_role(path, &config.role_label)?,
             None => config.role.clone(),
         });
-        if let Some(path) = &config.role_labels_file {
-            tracing::info!(role = %role.get(), file = %path.display(), "rollout role from the labels file");
-            tokio::spawn(role::watch(role.clone(), path.clone(), config.role_label.clone()));
-        }
         let metrics_registry = prometheus::Registry::new();
         let metrics = Metrics::register_with(&metrics_registry, role, !config.disable_metrics)?;
+        if let Some(path) = &config.role_labels_file {
+            tracing::info!(role = %metrics.role.get(), file = %path.display(), "rollout role from the labels file");
+            tokio::spawn(role::watch(metrics.clone(), path.clone(), config.role_label.clone()));
+        }
         register_process_metrics(&metrics_registry);
         let connections = connections::metrics::ConnectionMetricFamilies::register(&metrics_registry)?;
         let tls = match (&config.connections.tls_cert, &config.connections.tls_key) {

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sluice_core::metrics::Role;
+use std::sync::Arc;
+
+use sluice_core::metrics::Metrics;
 
 /// How often the labels file is re-read (the issue asks for a change to be
 /// picked up within 2 s).
@@ -53,9 +55,11 @@ pub fn read_role(path: &Path, label: &str) -> Result<String, RoleFileError> {
         .ok_or_else(|| RoleFileError::MissingLabel { path: path.display().to_string(), label: label.to_owned() })
 }
 
-/// Re-reads the labels file every `POLL_INTERVAL`; a change updates `role`,
-/// a read error keeps the last good role and is logged once per streak.
-pub async fn watch(role: Role, path: PathBuf, label: String) {
+/// Re-reads the labels file every `POLL_INTERVAL`; a change updates the
+/// metrics' role, a read error keeps the last good role and is logged once
+/// per streak.
+pub async fn watch(metrics: Arc<Metrics>, path: PathBuf, label: String) {
+    let role = &metrics.role;
     let mut failing = false;
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -65,7 +69,7 @@ pub async fn watch(role: Role, path: PathBuf, label: String) {
                 let before = role.get();
                 if *before != now {
                     tracing::info!(from = %before, to = %now, "rollout role changed");
-                    role.set(now);
+                    metrics.set_role(now);
                 }
             }
             Err(e) if !failing => {

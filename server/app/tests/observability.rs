@@ -44,6 +44,8 @@ async fn the_role_follows_the_labels_file_while_requests_run() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(count_for_role(&server, "canary").await > 0.0, "observations carry role=canary");
+    let loaded = |role| [("model", "fraud-detection"), ("version", "2"), ("role", role)];
+    assert_eq!(server.metric("model_loaded", &loaded("canary")).await, Some(1.0));
 
     // Argo Rollouts promotes the pod: the kubelet rewrites the file.
     std::fs::write(&labels, "app=\"fraud\"\nrole=\"stable\"\n").expect("relabel");
@@ -55,6 +57,9 @@ async fn the_role_follows_the_labels_file_while_requests_run() {
     let canary_after = count_for_role(&server, "canary").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(count_for_role(&server, "canary").await, canary_after, "new observations no longer say canary");
+    // The versions it already serves are stable now too.
+    assert_eq!(server.metric("model_loaded", &loaded("stable")).await, Some(1.0));
+    assert_eq!(server.metric("model_loaded", &loaded("canary")).await, None);
 
     // A later read error keeps the last good role.
     std::fs::remove_file(&labels).expect("remove");

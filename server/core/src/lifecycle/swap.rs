@@ -10,6 +10,7 @@ use super::Lifecycle;
 use super::local_registry::LocalRegistry;
 use super::registry::{ModelListing, ModelRegistry, RegistryError};
 use crate::error::{InferError, LoadError};
+use crate::metrics::loaded_series::LoadedKey;
 use crate::metrics::{Metrics, VersionMetrics};
 use crate::serving::handle::{LoadedVersion, ModelHandle, load_instances, start_handle};
 use crate::serving::model_table::ModelState;
@@ -194,14 +195,14 @@ impl Lifecycle {
         let mut handle = start_handle(loaded, metrics)?;
         let backend = listing.config.backend.to_string();
         self.metrics.load_duration.with_label_values(&[name, &backend]).observe(started.elapsed().as_secs_f64());
-        handle.loaded_labels = vec![
-            name.to_owned(),
-            version.to_string(),
-            self.metrics.role.get().as_str().to_owned(),
+        let key = LoadedKey {
+            model: name.to_owned(),
+            version: version.to_string(),
             backend,
-            handle.device().to_string(),
-        ];
-        self.metrics.mark_loaded(&handle.loaded_labels.iter().map(String::as_str).collect::<Vec<_>>());
+            device: handle.device().to_string(),
+        };
+        self.metrics.mark_loaded(key.clone());
+        handle.loaded_key = Some(key);
         tracing::info!(
             model = name,
             version,
@@ -245,7 +246,7 @@ fn is_current(handle: Option<&Arc<ModelHandle>>, listing: &ModelListing, version
 /// queue, waits for the instance threads to drop their backends, and only
 /// then clears its `model_loaded` series.
 pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
-    let labels = handle.loaded_labels.clone();
+    let loaded_key = handle.loaded_key.clone();
     let mut handle = handle;
     let owned = loop {
         match Arc::try_unwrap(handle) {
@@ -259,8 +260,9 @@ pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
     let (name, version) = (owned.name.clone(), owned.version);
     owned.scheduler.shutdown().await;
     let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
-    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    metrics.mark_unloaded(&labels);
+    if let Some(key) = &loaded_key {
+        metrics.mark_unloaded(key);
+    }
     metrics.swaps_total.with_label_values(&[&name, "unloaded"]).inc();
     tracing::info!(model = %name, version, "model version drained and unloaded");
 }

@@ -1,6 +1,7 @@
 //! The metrics named in DESIGN.md (their names and labels are an interface:
 //! rollout analyses query them). Registered on a registry the caller gives.
 
+pub mod loaded_series;
 mod series_owners;
 pub mod stats;
 
@@ -12,6 +13,7 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterV
 
 use crate::error::InferError;
 use crate::metrics::stats::{ComputeTimes, ModelStats};
+use loaded_series::{LoadedKey, LoadedSeries};
 use series_owners::SeriesOwners;
 
 /// Latency buckets from 50 us to 30 s.
@@ -90,10 +92,10 @@ pub struct Metrics {
     pub swaps_total: IntCounterVec,
     pub registry_up: IntGaugeVec,
     pub registry_errors: IntCounterVec,
-    /// Loaded copies per `(model, version)` series and per `model_loaded`
-    /// label set: a reloaded version shares them with its predecessor.
+    /// Loaded copies per `(model, version)` series: a version reloaded in
+    /// place shares them with its predecessor.
     version_owners: SeriesOwners,
-    loaded_owners: SeriesOwners,
+    loaded_series: LoadedSeries,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -109,6 +111,10 @@ impl Metrics {
     /// As `register`; with `enabled` false, request and batch observations
     /// are skipped (the statistics extension still counts).
     pub fn register_with(metrics_registry: &Registry, role: Role, enabled: bool) -> prometheus::Result<Arc<Self>> {
+        let loaded = IntGaugeVec::new(
+            Opts::new("model_loaded", "1 while a model version is loaded."),
+            &["model", "version", "role", "backend", "device"],
+        )?;
         let m = Metrics {
             role,
             enabled: true,
@@ -143,10 +149,7 @@ impl Metrics {
                 Opts::new("model_queue_depth", "Requests queued and not yet running."),
                 &["model", "version"],
             )?,
-            loaded: IntGaugeVec::new(
-                Opts::new("model_loaded", "1 while a model version is loaded."),
-                &["model", "version", "role", "backend", "device"],
-            )?,
+            loaded: loaded.clone(),
             load_duration: histogram(
                 "model_load_duration_seconds",
                 "Time to load and warm up a model version.",
@@ -166,7 +169,7 @@ impl Metrics {
                 &["source"],
             )?,
             version_owners: SeriesOwners::default(),
-            loaded_owners: SeriesOwners::default(),
+            loaded_series: LoadedSeries::new(loaded),
         };
         let m = Metrics { enabled, ..m };
         metrics_registry.register(Box::new(m.inference_duration.clone()))?;
@@ -184,17 +187,21 @@ impl Metrics {
         Ok(Arc::new(m))
     }
 
-    /// Marks a loaded copy in `model_loaded`.
-    pub fn mark_loaded(&self, labels: &[&str]) {
-        self.loaded_owners.claim(labels);
-        self.loaded.with_label_values(labels).set(1);
+    /// Marks a loaded copy in `model_loaded`, under the current role.
+    pub fn mark_loaded(&self, key: LoadedKey) {
+        self.loaded_series.loaded(key, self.role.get());
     }
 
-    /// Clears `model_loaded` once no loaded copy carries these labels.
-    pub fn mark_unloaded(&self, labels: &[&str]) {
-        if self.loaded_owners.release(labels) {
-            let _ = self.loaded.remove_label_values(labels);
-        }
+    /// Clears `model_loaded` once no loaded copy of `key` is left.
+    pub fn mark_unloaded(&self, key: &LoadedKey) {
+        self.loaded_series.unloaded(key);
+    }
+
+    /// The rollout role changed (a promotion relabels the pod): later
+    /// requests are counted under it, and `model_loaded` moves to it.
+    pub fn set_role(&self, role: impl Into<String>) {
+        self.role.set(role);
+        self.loaded_series.relabel(&self.role.get());
     }
 
     /// Metrics on a private registry, for tests and tools.

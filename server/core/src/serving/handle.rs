@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::LoadError;
 use crate::metrics::VersionMetrics;
+use crate::metrics::loaded_series::LoadedKey;
 use crate::model::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
 use crate::model::config::ModelConfig;
 use crate::model::repository::verify_artifacts;
@@ -29,9 +30,8 @@ pub struct ModelHandle {
     pub sampler: crate::serving::sampling::Sampler,
     /// The registry's fingerprint of the files this version was loaded from.
     pub fingerprint: String,
-    /// The `model_loaded` labels set when it was published (the role may
-    /// change later), so unloading clears exactly that series.
-    pub loaded_labels: Vec<String>,
+    /// Its `model_loaded` series (the role aside, which follows the server's).
+    pub loaded_key: Option<LoadedKey>,
 }
 
 impl ModelHandle {
@@ -199,6 +199,6 @@ pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Resu
         scheduler,
         metrics,
         fingerprint,
-        loaded_labels: Vec::new(),
+        loaded_key: None,
     })
 }
