@@ -3,9 +3,8 @@
 //! and the kubelet rewrites the file, so the role changes while we run.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use sluice_core::metrics::Metrics;
 

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use prometheus::IntGaugeVec;
 
+use super::Role;
+
 /// What identifies a loaded version's series, the role aside.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LoadedKey {
@@ -40,9 +42,11 @@ impl LoadedSeries {
         self.written.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn loaded(&self, key: LoadedKey, role: Arc<String>) {
+    /// One more loaded copy of `key`. The role is read under the lock, so a
+    /// role change racing with the load cannot leave the series behind.
+    pub fn loaded(&self, key: LoadedKey, role: &Role) {
         let mut written = self.written();
-        let entry = written.entry(key.clone()).or_insert_with(|| (role, 0));
+        let entry = written.entry(key.clone()).or_insert_with(|| (role.get(), 0));
         entry.1 += 1;
         self.gauge.with_label_values(&key.labels(&entry.0)).set(1);
     }
@@ -100,11 +104,12 @@ mod tests {
             IntGaugeVec::new(Opts::new("model_loaded", "test"), &["model", "version", "role", "backend", "device"])
                 .expect("gauge");
         let loaded = LoadedSeries::new(gauge.clone());
-        let canary = Arc::new("canary".to_owned());
-        loaded.loaded(key("2"), canary.clone());
-        loaded.loaded(key("3"), canary.clone());
-        loaded.loaded(key("3"), canary);
-        loaded.relabel(&Arc::new("stable".to_owned()));
+        let role = Role::new("canary");
+        loaded.loaded(key("2"), &role);
+        loaded.loaded(key("3"), &role);
+        loaded.loaded(key("3"), &role);
+        role.set("stable");
+        loaded.relabel(&role.get());
         assert_eq!(series(&gauge), [("2".into(), "stable".into()), ("3".into(), "stable".into())]);
         loaded.unloaded(&key("3"));
         assert_eq!(series(&gauge).len(), 2, "a reloaded copy of version 3 still serves");

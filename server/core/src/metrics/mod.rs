@@ -189,7 +189,7 @@ impl Metrics {
 
     /// Marks a loaded copy in `model_loaded`, under the current role.
     pub fn mark_loaded(&self, key: LoadedKey) {
-        self.loaded_series.loaded(key, self.role.get());
+        self.loaded_series.loaded(key, &self.role);
     }
 
     /// Clears `model_loaded` once no loaded copy of `key` is left.
