@@ -1,8 +1,8 @@
 //! The idle fast path. When nothing else is queued or running for a model
 //! version and its calls are short, a request runs on the caller's own
-//! thread instead of being handed to the batching task and an instance
-//! thread and its answer handed back. At low load those hand-offs (two
-//! cross-thread wake-ups and the parking that follows each) cost more CPU
+//! thread instead of being handed to an instance thread and its answer
+//! handed back. At low load those hand-offs (two cross-thread wake-ups and
+//! the parking that follows each) cost more CPU
 //! and latency than a small model's compute. Under load requests queue and
 //! batch as before: something is always in flight, and recent batches hold
 //! several requests (closed-loop clients arrive in waves, so the first of a

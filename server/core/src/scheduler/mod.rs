@@ -1,17 +1,17 @@
 //! Per-model-version dynamic batching.
 //!
-//! Requests go over an unbounded channel to one batching task; an atomic
-//! depth counter bounds the queue, so a full queue is refused at once (429)
-//! instead of blocking or panicking. The batching task waits for an idle
-//! instance thread (taking in and pruning requests meanwhile), then forms a
-//! batch as Triton's dynamic batcher does: full, a preferred size, or
-//! whatever is there once the oldest request has waited `max_queue_delay`.
-//! A request whose deadline passes while queued is answered 504 and never
-//! runs; one whose client went away is dropped without compute. When the
-//! version is idle and its calls are short, a request skips all of that and
-//! runs on the caller's thread (`inline`).
+//! Callers push requests into one shared queue; an atomic depth counter
+//! bounds it, so a full queue is refused at once (429) instead of blocking
+//! or panicking. Idle instance threads take batches from the queue
+//! themselves, forming them as Triton's dynamic batcher does: full, a
+//! preferred size, or whatever is there once the oldest request has waited
+//! `max_queue_delay`. A request whose deadline passes while queued is
+//! answered 504 and never runs; one whose client went away is dropped
+//! without compute. When the version is idle and its calls are short, a
+//! request skips the queue and runs on the caller's thread (`inline`).
 
 mod inline;
+mod queue;
 pub mod state;
 mod worker;
 
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
@@ -30,12 +30,9 @@ use crate::model::backend::Backend;
 use crate::model::config::ModelConfig;
 use crate::tensor::Tensor;
 use inline::InlineGate;
-use state::{BatchPolicy, Decision, Pending, State, Ticket};
+use queue::SharedQueue;
+use state::{BatchPolicy, Pending, Ticket};
 use worker::{Instance, Job};
-
-/// How often a batching task whose instances are all busy prunes requests
-/// whose clients have gone.
-const PRUNE_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Batching knobs taken from `model.toml`.
 #[derive(Debug, Clone)]
@@ -78,10 +75,9 @@ impl SchedulerConfig {
 }
 
 /// The queue handle of one loaded model version. Dropping it lets the
-/// batching task finish what is queued, then stops the instance threads.
+/// instance threads finish what is queued, then stop.
 pub struct Scheduler {
-    tx: mpsc::UnboundedSender<Pending>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    queue: Arc<SharedQueue>,
     threads: Vec<std::thread::JoinHandle<()>>,
     depth: Arc<AtomicUsize>,
     config: SchedulerConfig,
@@ -91,7 +87,7 @@ pub struct Scheduler {
 }
 
 /// A queued request's place in the depth count: released exactly once, by
-/// the batching task (taken) or by the waiter (gave up, or dropped).
+/// an instance thread (taken) or by the waiter (gave up, or dropped).
 struct QueueSlot {
     ticket: Ticket,
     depth: Arc<AtomicUsize>,
@@ -117,58 +113,44 @@ impl Drop for QueueSlot {
 }
 
 impl Scheduler {
-    /// Starts one thread per backend instance and the batching task.
-    /// Must be called from within a tokio runtime.
+    /// Starts one thread per backend instance.
     pub fn start(
         label: &str,
         instances: Vec<Box<dyn Backend>>,
         config: SchedulerConfig,
         metrics: Arc<VersionMetrics>,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (idle_tx, idle_rx) = mpsc::unbounded_channel();
         // Only a policy without a queue delay may skip the queue: a delay
         // asks requests to wait for company, and they should.
         let inline = config.inline_max_compute.filter(|_| config.max_queue_delay.is_zero());
         let gate = Arc::new(InlineGate::new(inline));
         let instances: Vec<Instance> = instances.into_iter().map(|b| Arc::new(std::sync::Mutex::new(b))).collect();
-        let mut job_senders = Vec::with_capacity(instances.len());
-        let mut threads = Vec::with_capacity(instances.len());
-        for (index, instance) in instances.iter().enumerate() {
-            let (job_tx, job_rx) = std::sync::mpsc::channel();
-            let idle = idle_tx.clone();
-            let (instance, metrics, gate) = (instance.clone(), metrics.clone(), gate.clone());
-            threads.push(
+        let queue = Arc::new(SharedQueue::new(config.policy(), instances.len()));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let batched = config.max_batch_size > 0;
+        let mut scheduler =
+            Scheduler { queue, threads: Vec::with_capacity(instances.len()), depth, config, metrics, instances, gate };
+        for index in 0..scheduler.instances.len() {
+            let instance = scheduler.instances[index].clone();
+            let (queue, depth) = (scheduler.queue.clone(), scheduler.depth.clone());
+            let (metrics, gate) = (scheduler.metrics.clone(), scheduler.gate.clone());
+            // On an error, dropping `scheduler` closes the queue and the
+            // threads already started end.
+            scheduler.threads.push(
                 std::thread::Builder::new()
                     .name(format!("{label}#{index}"))
-                    .spawn(move || worker::run(instance, index, job_rx, idle, metrics, gate))?,
+                    .spawn(move || worker::run(instance, index, queue, batched, depth, metrics, gate))?,
             );
-            job_senders.push(job_tx);
         }
-        let depth = Arc::new(AtomicUsize::new(0));
-        let task = BatchingTask {
-            rx,
-            idle: idle_rx,
-            workers: job_senders,
-            depth: depth.clone(),
-            policy: config.policy(),
-            batched: config.max_batch_size > 0,
-            metrics: metrics.clone(),
-        };
-        let task = Some(tokio::spawn(task.run()));
-        Ok(Scheduler { tx, task, threads, depth, config, metrics, instances, gate })
+        Ok(scheduler)
     }
 
-    /// Closes the queue, lets the batching task run what is already queued,
-    /// then waits for every instance thread to finish and drop its backend,
-    /// so the model's memory is released when this returns.
+    /// Closes the queue, lets the instance threads run what is already
+    /// queued, then waits for every one of them to finish and drop its
+    /// backend, so the model's memory is released when this returns.
     pub async fn shutdown(mut self) {
-        let task = self.task.take();
         let threads = std::mem::take(&mut self.threads);
         drop(self);
-        if let Some(task) = task {
-            let _ = task.await;
-        }
         let joined = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 let _ = thread.join();
@@ -210,7 +192,7 @@ impl Scheduler {
         let slot = QueueSlot { ticket: ticket.clone(), depth: self.depth.clone(), metrics: self.metrics.clone() };
         let (reply, mut answer) = oneshot::channel();
         let deadline = timeout.or(self.config.default_timeout).map(|t| Instant::now() + t);
-        if self.tx.send(Pending::new(inputs, rows, reply, ticket)).is_err() {
+        if self.queue.push(Pending::new(inputs, rows, reply, ticket)).is_err() {
             return Err(InferError::Unavailable("the model version is shutting down".into()));
         }
         let stopped = |_| InferError::Backend("the model instance stopped before answering".into());
@@ -250,100 +232,8 @@ impl Scheduler {
     }
 }
 
-struct BatchingTask {
-    rx: mpsc::UnboundedReceiver<Pending>,
-    idle: mpsc::UnboundedReceiver<usize>,
-    workers: Vec<std::sync::mpsc::Sender<Job>>,
-    depth: Arc<AtomicUsize>,
-    policy: BatchPolicy,
-    batched: bool,
-    metrics: Arc<VersionMetrics>,
-}
-
-impl BatchingTask {
-    async fn run(mut self) {
-        let mut state = State::default();
-        let mut open = true;
-        // An instance taken from `idle` but not given a job (all abandoned).
-        let mut spare = None;
-        loop {
-            if state.is_empty() {
-                if !open {
-                    break;
-                }
-                match self.rx.recv().await {
-                    Some(p) => state.push(p),
-                    None => break,
-                }
-            }
-            let worker = match spare.take() {
-                Some(worker) => worker,
-                None => match self.wait_for_instance(&mut state, &mut open).await {
-                    Some(worker) => worker,
-                    None => break,
-                },
-            };
-            let rows = self.form_batch(&mut state, &mut open).await;
-            let batch = state.take_batch(rows);
-            if batch.is_empty() {
-                spare = Some(worker);
-                continue;
-            }
-            let taken = batch.len();
-            self.depth.fetch_sub(taken, Ordering::AcqRel);
-            self.metrics.depth_changed(-(taken as i64));
-            if self.workers[worker].send(Job { requests: batch, batched: self.batched }).is_err() {
-                tracing::error!(worker, "model instance thread is gone");
-            }
-        }
-        // Dropping `workers` ends the instance threads once they are idle.
-    }
-
-    /// Waits for a free instance. New requests stay in the channel meanwhile
-    /// (one wake-up per batch, not per request); every few milliseconds the
-    /// channel is drained and requests whose clients left are pruned, so
-    /// abandoned requests cannot pile up while every instance is busy.
-    async fn wait_for_instance(&mut self, state: &mut State, open: &mut bool) -> Option<usize> {
-        loop {
-            tokio::select! {
-                biased;
-                worker = self.idle.recv() => return worker,
-                _ = tokio::time::sleep(PRUNE_INTERVAL) => self.take_queued(state, open),
-            }
-        }
-    }
-
-    /// Moves everything already in the channel into `state` and forgets
-    /// requests nobody waits for any more.
-    fn take_queued(&mut self, state: &mut State, open: &mut bool) {
-        while *open {
-            match self.rx.try_recv() {
-                Ok(p) => state.push(p),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => *open = false,
-            }
-        }
-        state.drop_abandoned();
-    }
-
-    /// Waits until the policy says to dispatch; returns the row cap.
-    async fn form_batch(&mut self, state: &mut State, open: &mut bool) -> usize {
-        loop {
-            self.take_queued(state, open);
-            match state.decide(Instant::now(), &self.policy) {
-                Decision::Idle => return self.policy.max_rows,
-                Decision::Run(rows) => return rows,
-                Decision::WaitUntil(_) if !*open => return self.policy.max_rows,
-                Decision::WaitUntil(due) => {
-                    tokio::select! {
-                        next = self.rx.recv() => match next {
-                            Some(p) => state.push(p),
-                            None => *open = false,
-                        },
-                        _ = tokio::time::sleep_until(due.into()) => {}
-                    }
-                }
-            }
-        }
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }

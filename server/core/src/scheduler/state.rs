@@ -16,7 +16,7 @@ const QUEUED: u8 = 0;
 const TAKEN: u8 = 1;
 const GONE: u8 = 2;
 
-/// Who owns a queued request: the batching task takes it, or its waiter
+/// Who owns a queued request: an instance thread takes it, or its waiter
 /// gives up on it (deadline passed, client gone). Exactly one side wins, so
 /// the queue depth is decremented exactly once and an expired request never
 /// runs.
@@ -24,7 +24,7 @@ const GONE: u8 = 2;
 pub struct Ticket(Arc<AtomicU8>);
 
 impl Ticket {
-    /// The batching task claims the request for a batch.
+    /// An instance thread claims the request for a batch.
     pub fn take(&self) -> bool {
         self.0.compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
@@ -79,7 +79,7 @@ pub struct BatchPolicy {
     pub delay: Duration,
 }
 
-/// What the batching task should do next.
+/// What an idle instance thread should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Nothing is queued.
@@ -90,7 +90,7 @@ pub enum Decision {
     WaitUntil(Instant),
 }
 
-/// The queue of requests the batching task has taken off the channel.
+/// The requests an instance thread has moved out of the intake, in arrival order.
 #[derive(Debug, Default)]
 pub struct State {
     queue: VecDeque<Pending>,

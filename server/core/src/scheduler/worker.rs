@@ -2,16 +2,16 @@
 //! request with exactly its rows.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::InferError;
 use crate::metrics::VersionMetrics;
 use crate::metrics::stats::ComputeTimes;
 use crate::model::backend::{Backend, Batch};
 use crate::scheduler::inline::InlineGate;
+use crate::scheduler::queue::SharedQueue;
 use crate::scheduler::state::Pending;
 use crate::tensor::Tensor;
 
@@ -26,28 +26,26 @@ pub struct Job {
 /// path; whoever holds the lock runs the model.
 pub type Instance = Arc<Mutex<Box<dyn Backend>>>;
 
-/// Runs until the job channel closes (the model version is being unloaded and
-/// its queue has drained); dropping the last `Instance` then frees the model.
+/// Takes batches from the queue and runs them until the queue is closed and
+/// drained (the model version is being unloaded); dropping the last
+/// `Instance` then frees the model.
+/// `batched`: whether inputs carry a batch dimension (see `Job`).
 pub fn run(
     instance: Instance,
     index: usize,
-    jobs: mpsc::Receiver<Job>,
-    idle: UnboundedSender<usize>,
+    queue: Arc<SharedQueue>,
+    batched: bool,
+    depth: Arc<AtomicUsize>,
     metrics: Arc<VersionMetrics>,
     gate: Arc<InlineGate>,
 ) {
-    if idle.send(index).is_err() {
-        return;
-    }
-    while let Ok(job) = jobs.recv() {
-        {
-            let mut backend = instance.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((took, requests)) = run_job(backend.as_mut(), job, &metrics) {
-                gate.record(took, requests);
-            }
-        }
-        if idle.send(index).is_err() {
-            break;
+    while let Some(requests) = queue.next_batch(index) {
+        let taken = requests.len();
+        depth.fetch_sub(taken, Ordering::AcqRel);
+        metrics.depth_changed(-(taken as i64));
+        let mut backend = instance.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((took, requests)) = run_job(backend.as_mut(), Job { requests, batched }, &metrics) {
+            gate.record(took, requests);
         }
     }
 }
