@@ -4,6 +4,8 @@
 //! cudarc (`dynamic-loading`), so the binary starts on CPU-only hosts and
 //! reports "no CUDA device" as an error instead of failing to link or panic.
 
+pub mod top_k;
+
 /// Why a CUDA device cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {

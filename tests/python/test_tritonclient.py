@@ -189,6 +189,27 @@ def test_streaming_with_tritons_grpc_client(sluice, features):
         np.testing.assert_array_equal(results[f"s-{i}"], onnxruntime_reference("1", row))
 
 
+@pytest.mark.parametrize("kind,binary", [("http", False), ("http", True), ("grpc", True)])
+def test_class_count_answers_in_tritons_classification_format(kind, binary, sluice, features):
+    module, client = client_for(kind, sluice)
+    inp = module.InferInput("features", list(features.shape), "FP32")
+    inp.set_data_from_numpy(features)
+    if kind == "http":
+        output = module.InferRequestedOutput("probabilities", binary_data=binary, class_count=2)
+    else:
+        output = module.InferRequestedOutput("probabilities", class_count=2)
+    result = client.infer("fraud-detection", [inp], model_version="2", outputs=[output])
+    classes = result.as_numpy("probabilities")
+    assert classes.shape == (5, 2)
+    # Triton's documented format: "<value>:<index>", highest value first,
+    # the value as C++'s std::to_string prints it.
+    raw = onnxruntime_reference("2", features)
+    want = [[f"{row[i]:f}:{i}" for i in sorted(range(2), key=lambda i: -row[i])] for row in raw.astype(np.float64)]
+    # JSON answers come back as str, binary ones as bytes.
+    text = [[c.decode() if isinstance(c, bytes) else c for c in row] for row in classes]
+    assert text == want
+
+
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_errors_reach_the_client(kind, sluice, features):
     module, client = client_for(kind, sluice)

@@ -102,6 +102,7 @@ pub fn config(view: ModelConfigView) -> ModelConfig {
             .outputs
             .into_iter()
             .map(|s| ModelOutput {
+                label_filename: view.labels.get(&s.name).cloned().unwrap_or_default(),
                 name: s.name,
                 data_type: triton_type(s.datatype),
                 dims: s.shape,

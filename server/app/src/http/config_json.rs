@@ -36,7 +36,7 @@ pub fn config_json(view: &ModelConfigView) -> Value {
         .iter()
         .map(|s| {
             json!({ "name": s.name, "data_type": triton_type(s.datatype), "dims": s.shape,
-                    "label_filename": "", "is_shape_tensor": false })
+                    "label_filename": view.labels.get(&s.name).map_or("", String::as_str), "is_shape_tensor": false })
         })
         .collect();
     let (kind, gpus) = match view.device {

@@ -190,6 +190,7 @@ impl Lifecycle {
             config: loaded.config,
             listed_config: listing.config.clone(),
             metadata: loaded.metadata,
+            labels: loaded.labels,
             instances: loaded.instances,
         };
         let mut handle = start_handle(loaded, metrics)?;

@@ -18,6 +18,9 @@
 //! datatype = "FP32"
 //! shape = [-1, 30]            # full shape; -1 = dynamic, first dim = batch
 //!
+//! [labels]                    # optional: class labels for `classification: k`
+//! probabilities = "labels.txt"   # one per line, in the version or model directory
+//!
 //! [warmup]                    # see warmup.rs: off, zero/random, files, BYTES values
 //! bytes_value = "0"
 //! ```
@@ -45,6 +48,10 @@ pub struct ModelConfig {
     pub inputs: Vec<TensorSpec>,
     #[serde(default)]
     pub outputs: Vec<TensorSpec>,
+    /// Class labels per output (output name → file beside the model), for
+    /// the classification extension.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub warmup: WarmupConfig,
     #[serde(default)]

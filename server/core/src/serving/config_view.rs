@@ -27,6 +27,8 @@ pub struct ModelConfigView {
     pub device: Device,
     pub default_model_filename: &'static str,
     pub warmup: Option<WarmupView>,
+    /// Output name → its label file (Triton's `label_filename`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `[warmup]` as Triton's `model_warmup` entry.
@@ -102,6 +104,7 @@ impl ModelConfigView {
                 BackendKind::Candle => crate::model::repository::SAFETENSORS_FILE,
             },
             warmup,
+            labels: config.labels.clone(),
         }
     }
 }

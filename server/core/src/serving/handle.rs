@@ -12,12 +12,15 @@ use crate::model::config::ModelConfig;
 use crate::model::repository::verify_artifacts;
 use crate::model::warmup::warmup_batch;
 use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::serving::classification::Labels;
 
 /// One servable model version: its metadata and its request queue.
 pub struct ModelHandle {
     pub name: String,
     pub version: u64,
     pub metadata: ModelMetadata,
+    /// Class labels for the classification extension.
+    pub labels: Labels,
     /// The configuration it serves with: model.toml, load overrides and the
     /// server's defaults applied.
     pub config: ModelConfig,
@@ -74,6 +77,7 @@ pub struct ModelDefaults {
 /// configuration they serve with.
 pub struct LoadedInstances {
     pub metadata: ModelMetadata,
+    pub labels: Labels,
     pub instances: Vec<Box<dyn Backend>>,
     pub config: ModelConfig,
 }
@@ -127,7 +131,8 @@ pub fn load_instances(
         .ok_or_else(|| LoadError::Config("no instance configured".into()))?;
     check_batching(&config, &metadata, instances.first().and_then(|b| b.max_batch_size()))
         .map_err(LoadError::Config)?;
-    Ok(LoadedInstances { metadata, instances, config })
+    let labels = Labels::load(&config.labels, &metadata.outputs, dir).map_err(LoadError::Config)?;
+    Ok(LoadedInstances { metadata, labels, instances, config })
 }
 
 /// Runs `[warmup]`'s calls on one instance; a failure names every input's
@@ -176,12 +181,13 @@ pub struct LoadedVersion {
     pub config: ModelConfig,
     pub listed_config: ModelConfig,
     pub metadata: ModelMetadata,
+    pub labels: Labels,
     pub instances: Vec<Box<dyn Backend>>,
 }
 
 /// Starts the queue of a loaded version (needs a tokio runtime).
 pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, LoadError> {
-    let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, instances } = loaded;
+    let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, labels, instances } = loaded;
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| LoadError::Start(e.to_string()))?;
@@ -193,6 +199,7 @@ pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Resu
         name,
         version,
         metadata,
+        labels,
         sampler,
         config,
         listed_config,

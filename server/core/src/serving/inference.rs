@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use super::classification;
 use super::info::{ModelInfo, SERVER_INFO, ServerInfo};
 use super::model_table::{ModelState, ModelTable, unknown_model};
+use super::request::RequestedOutput;
 use super::request::{InferRequest, InferResponse, parse_version};
 use super::sample_rows::SampledRows;
 use super::validate::{Limits, check_inputs, select_outputs};
@@ -18,6 +20,7 @@ use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
 use crate::model::TensorSpec;
 use crate::serving::config_view::ModelConfigView;
 use crate::serving::handle::ModelHandle;
+use crate::tensor::Tensor;
 
 pub struct Inference {
     table: Arc<ModelTable>,
@@ -263,6 +266,10 @@ impl Inference {
     async fn run(&self, handle: &ModelHandle, request: InferRequest) -> Result<InferResponse, InferError> {
         let timeout = request.effective_timeout()?;
         let wanted = select_outputs(&handle.name, &handle.metadata, &request.outputs)?;
+        // A classification the output cannot give is refused before compute.
+        for (asked, &index) in request.outputs.iter().zip(&wanted) {
+            classification::check(&asked.name, &asked.parameters, &handle.metadata.outputs[index])?;
+        }
         let checked =
             check_inputs(&handle.name, &handle.metadata, handle.config.max_batch_size, request.inputs, self.limits)?;
         // Tensor clones share their bytes: the sampler copies only what it keeps.
@@ -279,6 +286,23 @@ impl Inference {
                     InferError::Backend("the model returned fewer outputs than its metadata lists".into())
                 })?
             };
+        let outputs = classify_requested(handle, &request.outputs, outputs)?;
         Ok(InferResponse { model_name: handle.name.clone(), model_version: handle.version, id: request.id, outputs })
     }
+}
+
+/// Replaces each output requested with `classification: k` by its top-k
+/// classes; `outputs` are in the order of `requested` when it is not empty.
+fn classify_requested(
+    handle: &ModelHandle,
+    requested: &[RequestedOutput],
+    mut outputs: Vec<Tensor>,
+) -> Result<Vec<Tensor>, InferError> {
+    for (asked, output) in requested.iter().zip(outputs.iter_mut()) {
+        if let Some(k) = classification::requested_count(&asked.name, &asked.parameters)? {
+            let batched = handle.config.max_batch_size > 0;
+            *output = classification::classify(output, k, batched, handle.labels.of(&asked.name))?;
+        }
+    }
+    Ok(outputs)
 }

@@ -23,5 +23,12 @@ pub struct ServerInfo {
 pub const SERVER_INFO: ServerInfo = ServerInfo {
     name: "sluice",
     version: env!("CARGO_PKG_VERSION"),
-    extensions: &["binary_tensor_data", "model_configuration", "model_repository", "sampling", "statistics"],
+    extensions: &[
+        "binary_tensor_data",
+        "classification",
+        "model_configuration",
+        "model_repository",
+        "sampling",
+        "statistics",
+    ],
 };

@@ -2,6 +2,7 @@
 //! are routed by, request and response types, input validation, sampling,
 //! the configuration a version reports, and the infer call itself.
 
+pub mod classification;
 pub mod config_view;
 pub mod handle;
 pub mod inference;
