@@ -48,9 +48,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The GPU paths must compile on machines without CUDA (ort's CUDA EP, cudarc
-# with dynamic loading); nothing GPU runs here.
+# with dynamic loading), and the CUDA kernels must compile with NVRTC (which
+# needs no GPU); nothing runs on a GPU here.
 cuda-check:
 	$(CARGO) build -p sluice --features cuda
+	CARGO=$(CARGO) bash scripts/nvrtc-check.sh
 
 ci: lint cuda-check test
 

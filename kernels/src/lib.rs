@@ -4,6 +4,8 @@
 //! cudarc (`dynamic-loading`), so the binary starts on CPU-only hosts and
 //! reports "no CUDA device" as an error instead of failing to link or panic.
 
+#[cfg(feature = "cuda")]
+pub mod device_top_k;
 pub mod top_k;
 
 /// Why a CUDA device cannot be used.
