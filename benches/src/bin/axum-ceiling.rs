@@ -153,6 +153,44 @@ async fn grpc_infer(body: Bytes) -> axum::response::Response {
     ([(header::CONTENT_TYPE, "application/grpc")], body).into_response()
 }
 
+/// The same answer through tonic's unary handling (its codec, framing,
+/// compression negotiation and status trailers), without sluice: the gap
+/// between this and `grpc_infer` is tonic's, the rest above it sluice's own.
+#[derive(Clone, Copy)]
+struct TonicUnary;
+
+impl tonic::server::UnaryService<sluice_proto::ModelInferRequest> for TonicUnary {
+    type Response = sluice_proto::ModelInferResponse;
+    type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<sluice_proto::ModelInferRequest>) -> Self::Future {
+        let request = request.into_inner();
+        let rows = request.inputs.first().and_then(|i| i.shape.first()).map_or(0, |&r| r.max(0) as usize);
+        let raw = request.raw_input_contents.first().map(|b| b.as_ref()).unwrap_or_default();
+        let features = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let Some((shape, data)) = outputs(rows, features) else {
+            return std::future::ready(Err(tonic::Status::invalid_argument("bad request")));
+        };
+        std::future::ready(Ok(tonic::Response::new(sluice_proto::ModelInferResponse {
+            model_name: "fraud-detection".into(),
+            model_version: "2".into(),
+            outputs: vec![sluice_proto::model_infer_response::InferOutputTensor {
+                name: "probabilities".into(),
+                datatype: "FP32".into(),
+                shape,
+                ..Default::default()
+            }],
+            raw_output_contents: vec![data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
+            ..Default::default()
+        })))
+    }
+}
+
+async fn tonic_infer(request: axum::extract::Request) -> axum::response::Response {
+    let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+    grpc.unary(TonicUnary, request).await.map(axum::body::Body::new)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
@@ -165,7 +203,12 @@ async fn main() -> anyhow::Result<()> {
     let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:18090".into());
     let grpc_addr = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:18091".into());
     let app = Router::new().route("/v2/models/{model}/infer", post(infer));
-    let grpc = Router::new().route("/inference.GRPCInferenceService/ModelInfer", post(grpc_infer));
+    // TONIC=1 answers gRPC through tonic's unary handler instead of by hand.
+    let grpc = if std::env::var_os("TONIC").is_some() {
+        Router::new().route("/inference.GRPCInferenceService/ModelInfer", post(tonic_infer))
+    } else {
+        Router::new().route("/inference.GRPCInferenceService/ModelInfer", post(grpc_infer))
+    };
     let nodelay = |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
     };
