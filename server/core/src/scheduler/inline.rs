@@ -37,13 +37,18 @@ pub struct InlineGate {
 /// or abandoned.
 pub struct InFlight<'a> {
     gate: &'a InlineGate,
-    alone: bool,
+    others: usize,
 }
 
 impl InFlight<'_> {
     /// No other request of this version was queued or running on entry.
     pub fn alone(&self) -> bool {
-        self.alone
+        self.others == 0
+    }
+
+    /// Requests of this version queued or running when this one entered.
+    pub fn others(&self) -> usize {
+        self.others
     }
 }
 
@@ -64,18 +69,21 @@ impl InlineGate {
     }
 
     pub fn enter(&self) -> InFlight<'_> {
-        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight { gate: self, alone: before == 0 }
+        let others = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight { gate: self, others }
     }
 
     /// Whether recent calls were short enough to run on an async worker and
     /// recent load left nothing to batch.
     pub fn worth_it(&self) -> bool {
+        self.calls_are_short() && self.recent_batch.load(Ordering::Relaxed) <= BATCHING
+    }
+
+    /// Whether recent calls were short enough to hold an async worker for.
+    pub fn calls_are_short(&self) -> bool {
         let Some(max) = self.max_compute else { return false };
         let recent = self.recent_ns.load(Ordering::Relaxed);
-        recent != UNMEASURED
-            && u128::from(recent) <= max.as_nanos()
-            && self.recent_batch.load(Ordering::Relaxed) <= BATCHING
+        recent != UNMEASURED && u128::from(recent) <= max.as_nanos()
     }
 
     /// Folds one model call (its duration and how many requests it served)

@@ -8,7 +8,9 @@
 //! `max_queue_delay`. A request whose deadline passes while queued is
 //! answered 504 and never runs; one whose client went away is dropped
 //! without compute. When the version is idle and its calls are short, a
-//! request skips the queue and runs on the caller's thread (`inline`).
+//! request skips the queue and runs on the caller's thread (`inline`); under
+//! HTTP/1 load with the instance threads parked, a caller leads: one yield
+//! lets the requests ready on its worker join, and it runs them as a batch.
 
 mod inline;
 mod queue;
@@ -72,6 +74,27 @@ impl SchedulerConfig {
         preferred.dedup();
         BatchPolicy { max_rows, preferred, delay: self.max_queue_delay }
     }
+}
+
+/// Requests in flight per async worker from which a caller leads a batch:
+/// below it, one yield gathers too few to be worth taking a worker from I/O.
+const LEAD_PER_WORKER: usize = 4;
+
+/// The async runtime's worker threads (1 outside a runtime).
+fn workers() -> usize {
+    tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers())
+}
+
+/// How requests reach the scheduler, which decides whether a caller may
+/// lead a batch: after one yield, the connections ready on its worker have
+/// submitted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Each connection's task reads and submits its own requests (HTTP/1).
+    PerConnection,
+    /// Requests come through tasks a multiplexing connection spawns per
+    /// stream (HTTP/2, gRPC): one yield gathers few, so callers never lead.
+    PerStream,
 }
 
 /// The queue handle of one loaded model version. Dropping it lets the
@@ -172,6 +195,17 @@ impl Scheduler {
         rows: usize,
         timeout: Option<Duration>,
     ) -> Result<Vec<Tensor>, InferError> {
+        self.submit_as(inputs, rows, timeout, Arrival::PerConnection).await
+    }
+
+    /// `submit`, saying how the request reached this worker (see `Arrival`).
+    pub async fn submit_as(
+        &self,
+        inputs: Vec<Tensor>,
+        rows: usize,
+        timeout: Option<Duration>,
+        arrival: Arrival,
+    ) -> Result<Vec<Tensor>, InferError> {
         let in_flight = self.gate.enter();
         if in_flight.alone() && self.gate.worth_it() {
             // try_lock: an instance still finishing its last batch is busy.
@@ -192,8 +226,22 @@ impl Scheduler {
         let slot = QueueSlot { ticket: ticket.clone(), depth: self.depth.clone(), metrics: self.metrics.clone() };
         let (reply, mut answer) = oneshot::channel();
         let deadline = timeout.or(self.config.default_timeout).map(|t| Instant::now() + t);
-        if self.queue.push(Pending::new(inputs, rows, reply, ticket)).is_err() {
-            return Err(InferError::Unavailable("the model version is shutting down".into()));
+        let pending = Pending::new(inputs, rows, reply, ticket);
+        let shutting_down = |_| InferError::Unavailable("the model version is shutting down".into());
+        let may_lead = arrival == Arrival::PerConnection
+            && in_flight.others() >= LEAD_PER_WORKER * workers()
+            && self.gate.calls_are_short();
+        if may_lead && self.queue.all_idle() && self.queue.try_lead() {
+            // Every instance thread is parked: rather than wake one and be
+            // woken back, this caller lets the requests already readable on
+            // its worker join (one yield) and runs them as one batch.
+            let lead = Lead(self);
+            self.queue.push_quietly(pending).map_err(shutting_down)?;
+            tokio::task::yield_now().await;
+            self.run_queued_here();
+            drop(lead);
+        } else {
+            self.queue.push(pending).map_err(shutting_down)?;
         }
         let stopped = |_| InferError::Backend("the model instance stopped before answering".into());
         let Some(deadline) = deadline else {
@@ -229,6 +277,32 @@ impl Scheduler {
             self.gate.record(took, requests);
         }
         answer.try_recv().unwrap_or_else(|_| Err(InferError::Backend("the model instance did not answer".into())))
+    }
+}
+
+/// A caller's lead of the next batch; ending it (run, or the caller gone
+/// while it yielded) hands anything still queued to an instance thread.
+struct Lead<'a>(&'a Scheduler);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.0.queue.step_down();
+        if self.0.depth.load(Ordering::Acquire) > 0 {
+            self.0.queue.wake_idle();
+        }
+    }
+}
+
+impl Scheduler {
+    /// Runs the batch that is due on a free instance, on this thread.
+    fn run_queued_here(&self) {
+        let Some(mut backend) = self.instances.iter().find_map(|i| i.try_lock().ok()) else {
+            return;
+        };
+        if let Some(batch) = self.queue.try_take_batch() {
+            let batched = self.config.max_batch_size > 0;
+            worker::run_taken(backend.as_mut(), batch, batched, &self.depth, &self.metrics, &self.gate);
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub struct SharedQueue {
     open: AtomicBool,
     /// Requests pushed since the intake was last drained.
     undrained: AtomicUsize,
+    /// A caller is collecting the next batch to run it itself.
+    leader: AtomicBool,
     /// Intake length at which a caller sweeps abandoned requests. While every
     /// instance is busy nobody drains the intake, so requests whose clients
     /// left (and whose depth was already released) would otherwise pile up.
@@ -73,6 +75,7 @@ impl SharedQueue {
             waiters: (0..threads).map(|_| Waiter::default()).collect(),
             open: AtomicBool::new(true),
             undrained: AtomicUsize::new(0),
+            leader: AtomicBool::new(false),
             sweep_at: AtomicUsize::new(MIN_SWEEP),
         }
     }
@@ -82,25 +85,79 @@ impl SharedQueue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a request; gives it back when the version is unloading.
+    /// Queues a request and, unless a caller leads the next batch (it will
+    /// take the request), wakes an idle instance thread for it; gives it
+    /// back when the version is unloading.
     pub fn push(&self, pending: Pending) -> Result<(), Pending> {
+        self.push_quietly(pending)?;
+        if !self.led() {
+            self.wake_idle();
+        }
+        Ok(())
+    }
+
+    /// Queues a request without waking anyone: a caller leading a batch
+    /// (`try_lead`) will take it, or wakes a thread when it steps down.
+    pub fn push_quietly(&self, pending: Pending) -> Result<(), Pending> {
         if !self.open.load(Ordering::Acquire) {
             return Err(pending);
         }
         self.intake.send(pending).map_err(|e| e.0)?;
-        // Pairs with the fence in `next_batch`: either this sees the idle
-        // flag, or the thread sees this request before it parks. An unpark
-        // that comes before the park makes the park return at once.
-        fence(Ordering::SeqCst);
-        let idle = self.waiters.iter().find(|w| w.idle.load(Ordering::Relaxed) && w.idle.swap(false, Ordering::AcqRel));
-        if let Some(waiter) = idle {
-            if let Some(thread) = waiter.thread.get() {
-                thread.unpark();
-            }
-        } else if self.undrained.fetch_add(1, Ordering::Relaxed) + 1 >= self.sweep_at.load(Ordering::Relaxed) {
+        if self.undrained.fetch_add(1, Ordering::Relaxed) + 1 >= self.sweep_at.load(Ordering::Relaxed) {
             self.sweep();
         }
         Ok(())
+    }
+
+    /// Unparks one idle instance thread, if any.
+    pub fn wake_idle(&self) {
+        // Pairs with the fence in `next_batch`: either this sees the idle
+        // flag, or the thread sees every request queued before this call
+        // before it parks. An unpark that comes before the park makes the
+        // park return at once.
+        fence(Ordering::SeqCst);
+        let idle = self.waiters.iter().find(|w| w.idle.load(Ordering::Relaxed) && w.idle.swap(false, Ordering::AcqRel));
+        if let Some(thread) = idle.and_then(|w| w.thread.get()) {
+            thread.unpark();
+        }
+    }
+
+    /// Whether every instance thread is parked for lack of work: nobody is
+    /// draining the queue, so a caller may lead the next batch.
+    pub fn all_idle(&self) -> bool {
+        self.waiters.iter().all(|w| w.idle.load(Ordering::Relaxed))
+    }
+
+    /// Makes the caller the leader of the next batch unless another is.
+    pub fn try_lead(&self) -> bool {
+        !self.leader.load(Ordering::Relaxed) && !self.leader.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether a caller leads the next batch (and will take what is queued).
+    pub fn led(&self) -> bool {
+        // Pairs with the fence in `step_down`: either this sees the leader,
+        // or the leader sees the request pushed before this call.
+        fence(Ordering::SeqCst);
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Ends a caller's lead.
+    pub fn step_down(&self) {
+        self.leader.store(false, Ordering::Release);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Takes a batch that is due now, without waiting for any lock: for a
+    /// leading caller that holds a free instance. `None` when nothing is
+    /// due or an instance thread is forming a batch.
+    pub fn try_take_batch(&self) -> Option<Vec<Pending>> {
+        let mut inner = self.inner.try_lock().ok()?;
+        inner.drain(&self.undrained);
+        inner.state.drop_abandoned();
+        match inner.state.decide(Instant::now(), &self.policy) {
+            Decision::Run(rows) => Some(inner.state.take_batch(rows)).filter(|batch| !batch.is_empty()),
+            Decision::Idle | Decision::WaitUntil(_) => None,
+        }
     }
 
     /// Forgets abandoned requests if no instance thread holds the queue.

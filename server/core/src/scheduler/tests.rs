@@ -313,3 +313,75 @@ async fn inline_and_queued_calls_never_share_an_instance() {
     assert!(spans.iter().any(|s| s.2 == "test#0"), "the concurrent requests queued for the instance thread");
     assert_eq!(batches.lock().expect("lock").iter().sum::<usize>(), 13, "every request ran exactly once");
 }
+
+/// Six requests made ready together on one worker while the instance thread
+/// is parked; returns the batches run and the threads that ran them.
+async fn six_ready_together(arrival: super::Arrival) -> (Vec<usize>, Vec<String>) {
+    let spans = Spans::default();
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let backend = doubler(&batches, Duration::ZERO, &spans);
+    let mut config = scheduler_config(8, Duration::ZERO, Vec::new(), 100);
+    config.inline_max_compute = Some(Duration::from_secs(1));
+    let scheduler = launch(vec![Box::new(backend)], config);
+    scheduler.submit(input(1, 0.0), 1, None).await.expect("measured");
+    // Lets the instance thread park.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Requests in flight (held here): enough that a caller may lead on this
+    // one-worker runtime, and none of the six is alone (which would run it
+    // inline at once, before the next is even polled).
+    let _busy: Vec<_> = (0..super::LEAD_PER_WORKER).map(|_| scheduler.gate.enter()).collect();
+    let tasks: Vec<_> = (1..=6)
+        .map(|i| {
+            let s = scheduler.clone();
+            tokio::spawn(async move { (i, s.submit_as(input(1, i as f32), 1, None, arrival).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, out) = task.await.expect("join");
+        assert_eq!(f32_values(&out.expect("ok")[0].data), vec![2.0 * i as f32, 2.0 * i as f32 + 2.0]);
+    }
+    let batches = batches.lock().expect("lock")[1..].to_vec();
+    let threads = spans.lock().expect("lock")[1..].iter().map(|s| s.2.clone()).collect();
+    (batches, threads)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn requests_ready_on_one_worker_join_the_batch_a_caller_leads() {
+    let (batches, threads) = six_ready_together(super::Arrival::PerConnection).await;
+    assert_eq!(batches, vec![6], "one batch of all six");
+    assert!(threads.iter().all(|t| t != "test#0"), "run by the leading caller, not the instance thread: {threads:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn per_stream_callers_never_lead() {
+    let (batches, threads) = six_ready_together(super::Arrival::PerStream).await;
+    assert_eq!(batches.iter().sum::<usize>(), 6, "{batches:?}");
+    assert!(threads.iter().all(|t| t == "test#0"), "{threads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_goes_away_before_running_leaves_nothing_stranded() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let backend = doubler(&batches, Duration::ZERO, &Spans::default());
+    let mut config = scheduler_config(8, Duration::ZERO, Vec::new(), 100);
+    config.inline_max_compute = Some(Duration::from_secs(1));
+    let scheduler = launch(vec![Box::new(backend)], config);
+    scheduler.submit(input(1, 0.0), 1, None).await.expect("measured");
+    let _busy: Vec<_> = (0..2 * super::LEAD_PER_WORKER).map(|_| scheduler.gate.enter()).collect();
+    for round in 0..200 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // A leader dropped at its yield (its client left), a follower that
+        // queued behind it: the follower must still be answered.
+        let leader = {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1, 1.0), 1, None).await })
+        };
+        let follower = {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.submit(input(1, 2.0), 1, None).await })
+        };
+        leader.abort();
+        let answered = tokio::time::timeout(Duration::from_secs(5), follower).await;
+        assert!(matches!(answered, Ok(Ok(Ok(_)))), "round {round}: the follower was stranded");
+    }
+}

@@ -40,13 +40,26 @@ pub fn run(
     gate: Arc<InlineGate>,
 ) {
     while let Some(requests) = queue.next_batch(index) {
-        let taken = requests.len();
-        depth.fetch_sub(taken, Ordering::AcqRel);
-        metrics.depth_changed(-(taken as i64));
         let mut backend = instance.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((took, requests)) = run_job(backend.as_mut(), Job { requests, batched }, &metrics) {
-            gate.record(took, requests);
-        }
+        run_taken(backend.as_mut(), requests, batched, &depth, &metrics, &gate);
+    }
+}
+
+/// Runs a batch just taken from the queue: releases its places in the queue
+/// depth, runs it and records the call for the inline gate.
+pub fn run_taken(
+    backend: &mut dyn Backend,
+    requests: Vec<Pending>,
+    batched: bool,
+    depth: &AtomicUsize,
+    metrics: &VersionMetrics,
+    gate: &InlineGate,
+) {
+    let taken = requests.len();
+    depth.fetch_sub(taken, Ordering::AcqRel);
+    metrics.depth_changed(-(taken as i64));
+    if let Some((took, requests)) = run_job(backend, Job { requests, batched }, metrics) {
+        gate.record(took, requests);
     }
 }
 

@@ -18,6 +18,7 @@ use crate::error::InferError;
 use crate::metrics::stats::StatsSnapshot;
 use crate::metrics::{Metrics, Protocol, UNKNOWN_MODEL};
 use crate::model::TensorSpec;
+use crate::scheduler::Arrival;
 use crate::serving::config_view::ModelConfigView;
 use crate::serving::handle::ModelHandle;
 use crate::tensor::Tensor;
@@ -199,7 +200,10 @@ impl Inference {
             request_id = request.id.as_deref().unwrap_or(""),
             protocol = protocol.as_str(),
         );
-        let result = self.run(&handle, request).instrument(span.clone()).await;
+        // gRPC is HTTP/2; REST clients speak HTTP/1 (an h2c REST client
+        // is served as well, just without callers leading batches' worth).
+        let arrival = if protocol == Protocol::Grpc { Arrival::PerStream } else { Arrival::PerConnection };
+        let result = self.run(&handle, request, arrival).instrument(span.clone()).await;
         let outcome = result.as_ref().map(|_| ());
         let elapsed = started.elapsed();
         span.in_scope(|| match &result {
@@ -263,7 +267,12 @@ impl Inference {
         self.metrics.observe_request(model, &version, protocol, elapsed, Err(error));
     }
 
-    async fn run(&self, handle: &ModelHandle, request: InferRequest) -> Result<InferResponse, InferError> {
+    async fn run(
+        &self,
+        handle: &ModelHandle,
+        request: InferRequest,
+        arrival: Arrival,
+    ) -> Result<InferResponse, InferError> {
         let timeout = request.effective_timeout()?;
         let wanted = select_outputs(&handle.name, &handle.metadata, &request.outputs)?;
         // A classification the output cannot give is refused before compute.
@@ -274,7 +283,7 @@ impl Inference {
             check_inputs(&handle.name, &handle.metadata, handle.config.max_batch_size, request.inputs, self.limits)?;
         // Tensor clones share their bytes: the sampler copies only what it keeps.
         let sampled = handle.sampler.should_sample().then(|| checked.inputs.clone());
-        let outputs = handle.scheduler.submit(checked.inputs, checked.rows, timeout).await?;
+        let outputs = handle.scheduler.submit_as(checked.inputs, checked.rows, timeout, arrival).await?;
         if let Some(inputs) = sampled {
             handle.sampler.record(checked.rows, &inputs, &outputs);
         }
