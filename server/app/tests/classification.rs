@@ -15,10 +15,11 @@ const INFER: &str = "/v2/models/fraud-detection/versions/2/infer";
 const LABELS: [&str; 2] = ["legitimate", "fraud"];
 const ROWS: usize = 3;
 
-/// The bundled fraud model with labels beside it.
-fn labelled_repo() -> TempDir {
+/// The bundled fraud model with labels beside it, in a directory of its own
+/// per test (`tag`): tests run in parallel in one process.
+fn labelled_repo(tag: &str) -> TempDir {
     let toml = std::fs::read_to_string(models_dir().join("fraud-detection/model.toml")).expect("model.toml");
-    let repo = fraud_repo("classification", &format!("{toml}\n[labels]\nprobabilities = \"labels.txt\"\n"));
+    let repo = fraud_repo(tag, &format!("{toml}\n[labels]\nprobabilities = \"labels.txt\"\n"));
     std::fs::write(repo.0.join("fraud-detection/labels.txt"), LABELS.join("\n")).expect("labels");
     repo
 }
@@ -40,7 +41,7 @@ fn request(outputs: Value) -> Value {
 
 #[tokio::test]
 async fn rest_answers_top_k_strings_with_labels() {
-    let repo = labelled_repo();
+    let repo = labelled_repo("classification-rest");
     let server = Server::ready(repository_config(&repo.0)).await;
     let (status, raw) = server.post_json(INFER, &request(json!([{ "name": "probabilities" }]))).await;
     assert_eq!(status, 200, "{raw}");
@@ -65,7 +66,7 @@ async fn rest_answers_top_k_strings_with_labels() {
 
 #[tokio::test]
 async fn grpc_answers_the_same_strings() {
-    let repo = labelled_repo();
+    let repo = labelled_repo("classification-grpc");
     let server = Server::ready(repository_config(&repo.0)).await;
     let mut grpc = server.grpc().await;
     let mut message = fraud_grpc_request("2", ROWS, 11);
