@@ -110,25 +110,17 @@ async fn infer(body: Bytes) -> axum::response::Response {
     }
 }
 
-/// One gRPC ModelInfer: the framed request in, a framed answer and
-/// `grpc-status` out.
-async fn grpc_infer(body: Bytes) -> axum::response::Response {
-    use http_body_util::StreamBody;
-    use hyper::body::Frame;
-    use prost::Message;
-    let decoded = body.get(5..).map(sluice_proto::ModelInferRequest::decode);
-    let answered = match decoded {
-        Some(Ok(request)) if !request.inputs.is_empty() => {
-            let rows = request.inputs[0].shape.first().map_or(0, |&r| r.max(0) as usize);
-            let raw = request.raw_input_contents.first().map(|b| b.as_ref()).unwrap_or_default();
-            let features = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            outputs(rows, features)
-        }
-        _ => None,
-    };
-    let status = if answered.is_some() { "0" } else { "3" };
-    let (shape, data) = answered.unwrap_or_default();
-    let answer = sluice_proto::ModelInferResponse {
+/// The model's answer to a gRPC request: its rows' outputs, or `None` for
+/// a request without inputs or a bad one.
+fn grpc_outputs(request: &sluice_proto::ModelInferRequest) -> Option<(Vec<i64>, Vec<f32>)> {
+    let rows = request.inputs.first()?.shape.first().map_or(0, |&r| r.max(0) as usize);
+    let raw = request.raw_input_contents.first().map(|b| b.as_ref()).unwrap_or_default();
+    outputs(rows, raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// The ModelInferResponse carrying `outputs`.
+fn grpc_response((shape, data): (Vec<i64>, Vec<f32>)) -> sluice_proto::ModelInferResponse {
+    sluice_proto::ModelInferResponse {
         model_name: "fraud-detection".into(),
         model_version: "2".into(),
         outputs: vec![sluice_proto::model_infer_response::InferOutputTensor {
@@ -140,7 +132,21 @@ async fn grpc_infer(body: Bytes) -> axum::response::Response {
         raw_output_contents: vec![data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
         ..Default::default()
     }
-    .encode_to_vec();
+}
+
+/// One gRPC ModelInfer: the framed request in, a framed answer and
+/// `grpc-status` out.
+async fn grpc_infer(body: Bytes) -> axum::response::Response {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use prost::Message;
+    let decoded = body.get(5..).map(sluice_proto::ModelInferRequest::decode);
+    let answered = match decoded {
+        Some(Ok(request)) => grpc_outputs(&request),
+        _ => None,
+    };
+    let status = if answered.is_some() { "0" } else { "3" };
+    let answer = grpc_response(answered.unwrap_or_default()).encode_to_vec();
     let mut framed = Vec::with_capacity(answer.len() + 5);
     framed.push(0);
     framed.extend_from_slice(&(answer.len() as u32).to_be_bytes());
@@ -164,25 +170,10 @@ impl tonic::server::UnaryService<sluice_proto::ModelInferRequest> for TonicUnary
     type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
 
     fn call(&mut self, request: tonic::Request<sluice_proto::ModelInferRequest>) -> Self::Future {
-        let request = request.into_inner();
-        let rows = request.inputs.first().and_then(|i| i.shape.first()).map_or(0, |&r| r.max(0) as usize);
-        let raw = request.raw_input_contents.first().map(|b| b.as_ref()).unwrap_or_default();
-        let features = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let Some((shape, data)) = outputs(rows, features) else {
-            return std::future::ready(Err(tonic::Status::invalid_argument("bad request")));
-        };
-        std::future::ready(Ok(tonic::Response::new(sluice_proto::ModelInferResponse {
-            model_name: "fraud-detection".into(),
-            model_version: "2".into(),
-            outputs: vec![sluice_proto::model_infer_response::InferOutputTensor {
-                name: "probabilities".into(),
-                datatype: "FP32".into(),
-                shape,
-                ..Default::default()
-            }],
-            raw_output_contents: vec![data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()],
-            ..Default::default()
-        })))
+        let answer = grpc_outputs(request.get_ref())
+            .map(|outputs| tonic::Response::new(grpc_response(outputs)))
+            .ok_or_else(|| tonic::Status::invalid_argument("bad request"));
+        std::future::ready(answer)
     }
 }
 
