@@ -82,13 +82,9 @@ async fn grpc_answers_the_same_strings() {
     assert_eq!(answer.outputs[0].datatype, "BYTES");
     assert_eq!(answer.outputs[0].shape, vec![ROWS as i64, 1]);
     let bytes = &answer.raw_output_contents[0];
-    let mut strings = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("prefix")) as usize;
-        strings.push(String::from_utf8(bytes[at + 4..at + 4 + len].to_vec()).expect("utf-8"));
-        at += 4 + len;
-    }
+    let spans = sluice_core::tensor::string_spans(bytes).expect("length-prefixed BYTES");
+    let strings: Vec<String> =
+        spans.into_iter().map(|(s, e)| String::from_utf8_lossy(&bytes[s..e]).into_owned()).collect();
     assert_eq!(strings, expected(&raw, 1));
 }
 
