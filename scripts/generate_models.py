@@ -11,6 +11,7 @@ artifacts can be checked with `make models && git diff --exit-code`.
   testdata/repository/simple_string   Triton's simple_string: two BYTES inputs of
                            16 numbers each, parsed (Cast STRING -> INT32), summed
                            and subtracted, and returned as BYTES
+  testdata/static-shape   fixed shapes (the ONNX backend's resident IO binding tests)
 """
 import hashlib
 import json
@@ -95,6 +96,16 @@ bytes_value = "0"
 """
 
 
+def static_shape_onnx():
+    """Fixed shapes everywhere, as a CUDA graph needs: y = x + x, m = k * k."""
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+              helper.make_tensor_value_info("k", TensorProto.INT64, [4])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+               helper.make_tensor_value_info("m", TensorProto.INT64, [4])]
+    nodes = [helper.make_node("Add", ["x", "x"], ["y"]), helper.make_node("Mul", ["k", "k"], ["m"])]
+    return finish(helper.make_graph(nodes, "static_shape", inputs, outputs))
+
+
 def main():
     all_types = ROOT / "testdata" / "repository" / "all-types"
     all_types.mkdir(parents=True, exist_ok=True)
@@ -110,6 +121,12 @@ def main():
     simple_string.mkdir(parents=True, exist_ok=True)
     (simple_string / "model.toml").write_text(SIMPLE_STRING_TOML)
     write_version(simple_string, 1, {"model.onnx": simple_string_onnx()}, {})
+
+    # Outside repository/: loaded directly by the ONNX backend's tests.
+    static_shape = ROOT / "testdata" / "static-shape"
+    static_shape.mkdir(parents=True, exist_ok=True)
+    (static_shape / "model.toml").write_text('backend = "onnx"\nmax_batch_size = 0\n')
+    write_version(static_shape, 1, {"model.onnx": static_shape_onnx()}, {})
 
 
 if __name__ == "__main__":

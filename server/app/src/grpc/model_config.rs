@@ -41,10 +41,11 @@ fn policy(policy: &VersionPolicy) -> ModelVersionPolicy {
 }
 
 pub fn config(view: ModelConfigView) -> ModelConfig {
-    let (kind, gpus) = match view.device {
-        Device::Cpu => (model_instance_group::Kind::Cpu, vec![]),
-        Device::Cuda(n) => (model_instance_group::Kind::Gpu, vec![n as i32]),
+    let kind = match view.device {
+        Device::Cpu => model_instance_group::Kind::Cpu,
+        Device::Cuda(_) => model_instance_group::Kind::Gpu,
     };
+    let gpus: Vec<i32> = view.gpus.iter().map(|&g| g as i32).collect();
     let warmup = view.warmup.map(|w| ModelWarmup {
         name: "warmup".into(),
         batch_size: w.batch_size as u32,

@@ -39,10 +39,11 @@ pub fn config_json(view: &ModelConfigView) -> Value {
                     "label_filename": view.labels.get(&s.name).map_or("", String::as_str), "is_shape_tensor": false })
         })
         .collect();
-    let (kind, gpus) = match view.device {
-        Device::Cpu => ("KIND_CPU", vec![]),
-        Device::Cuda(n) => ("KIND_GPU", vec![n]),
+    let kind = match view.device {
+        Device::Cpu => "KIND_CPU",
+        Device::Cuda(_) => "KIND_GPU",
     };
+    let gpus = &view.gpus;
     let mut config = json!({
         "name": view.name,
         "platform": view.platform,

@@ -26,6 +26,27 @@ fn datatype_of(ty: TensorElementType) -> Option<DataType> {
     })
 }
 
+/// The element type ONNX Runtime stores `datatype` as; `None` for BYTES,
+/// whose strings are not laid out as sluice holds them.
+pub fn element_type_of(datatype: DataType) -> Option<TensorElementType> {
+    Some(match datatype {
+        DataType::Bool => TensorElementType::Bool,
+        DataType::Uint8 => TensorElementType::Uint8,
+        DataType::Uint16 => TensorElementType::Uint16,
+        DataType::Uint32 => TensorElementType::Uint32,
+        DataType::Uint64 => TensorElementType::Uint64,
+        DataType::Int8 => TensorElementType::Int8,
+        DataType::Int16 => TensorElementType::Int16,
+        DataType::Int32 => TensorElementType::Int32,
+        DataType::Int64 => TensorElementType::Int64,
+        DataType::Fp16 => TensorElementType::Float16,
+        DataType::Bf16 => TensorElementType::Bfloat16,
+        DataType::Fp32 => TensorElementType::Float32,
+        DataType::Fp64 => TensorElementType::Float64,
+        DataType::Bytes => return None,
+    })
+}
+
 fn spec_of(name: &str, value_type: &ValueType) -> Result<TensorSpec, String> {
     match value_type {
         ValueType::Tensor { ty, shape, .. } => {

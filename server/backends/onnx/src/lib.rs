@@ -3,7 +3,11 @@
 //! then fail to load with a message saying how to install it.
 
 mod convert;
+mod execution;
+mod io_binding;
 mod locate;
+mod options;
+mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -12,24 +16,12 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use sluice_core::model::repository::ONNX_FILE;
-use sluice_core::{
-    Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, Device, LoadRequest, ModelMetadata,
-};
+use sluice_core::{Backend, BackendError, BackendKind, BackendLoader, Batch, BatchOutput, LoadRequest, ModelMetadata};
+
+use crate::io_binding::BoundRun;
+use crate::options::OnnxOptions;
 
 pub use locate::find_onnxruntime;
-
-/// ONNX Runtime tuning from the `[onnx]` section of `model.toml`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OnnxOptions {
-    intra_op_threads: Option<usize>,
-    inter_op_threads: Option<usize>,
-    /// Whether ONNX Runtime's pool threads spin waiting for work between
-    /// runs. Off by default: spinning buys a few microseconds of latency
-    /// with more than one intra-op thread and burns CPU whenever the load
-    /// is light (ONNX Runtime's own default is on).
-    allow_spinning: Option<bool>,
-}
 
 /// Creates ONNX Runtime sessions from `model.onnx` files.
 pub struct OnnxLoader {
@@ -89,12 +81,8 @@ impl BackendLoader for OnnxLoader {
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn Backend>, BackendError> {
         let environment = self.runtime.as_ref().map_err(|e| BackendError::Load(e.clone()))?;
-        let options: OnnxOptions = request
-            .config
-            .onnx
-            .clone()
-            .try_into()
-            .map_err(|e| BackendError::Config(format!("invalid [onnx] section in model.toml: {e}")))?;
+        let options = OnnxOptions::parse(request.config)?;
+        options.check(request.device, request.config)?;
         let path = request.dir.join(ONNX_FILE);
         let fail = |e: &dyn std::fmt::Display| BackendError::Load(format!("cannot load {}: {e}", path.display()));
         let mut builder = Session::builder(environment)
@@ -109,43 +97,22 @@ impl BackendLoader for OnnxLoader {
             .map_err(|e| fail(&e))?
             .with_inter_op_spinning(options.allow_spinning.unwrap_or(false))
             .map_err(|e| fail(&e))?;
-        builder = with_device(builder, request.device)?;
+        builder = execution::with_device(builder, request.device, &options)?;
         let session = builder.commit_from_file(&path).map_err(|e| fail(&e))?;
         let metadata = convert::session_metadata(&session, request.config).map_err(|e| fail(&e))?;
-        Ok(Box::new(OnnxBackend { session, metadata: Arc::new(metadata) }))
-    }
-}
-
-#[cfg(feature = "cuda")]
-fn with_device(
-    builder: ort::session::builder::SessionBuilder,
-    device: Device,
-) -> Result<ort::session::builder::SessionBuilder, BackendError> {
-    match device {
-        Device::Cpu => Ok(builder),
-        Device::Cuda(ordinal) => {
-            let id = i32::try_from(ordinal).map_err(|_| BackendError::Config(format!("bad CUDA ordinal {ordinal}")))?;
-            builder
-                .with_execution_providers([ort::ep::CUDA::default().with_device_id(id).build().error_on_failure()])
-                .map_err(|e| BackendError::Load(format!("cannot use CUDA device {ordinal}: {e}")))
-        }
-    }
-}
-
-#[cfg(not(feature = "cuda"))]
-fn with_device(
-    builder: ort::session::builder::SessionBuilder,
-    device: Device,
-) -> Result<ort::session::builder::SessionBuilder, BackendError> {
-    match device {
-        Device::Cpu => Ok(builder),
-        Device::Cuda(_) => Err(BackendError::Config(format!("device {device} needs a build with `--features cuda`"))),
+        let bound = match options.binds_io(request.device) {
+            true => Some(BoundRun::new(&session, request.device, &metadata, options.cuda_graph).map_err(|e| fail(&e))?),
+            false => None,
+        };
+        Ok(Box::new(OnnxBackend { session, bound, metadata: Arc::new(metadata) }))
     }
 }
 
 /// One ONNX Runtime session, owned by one instance thread.
 struct OnnxBackend {
     session: Session,
+    /// Set when the instance binds its inputs and outputs.
+    bound: Option<BoundRun>,
     metadata: Arc<ModelMetadata>,
 }
 
@@ -155,6 +122,10 @@ impl Backend for OnnxBackend {
     }
 
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
+        if let Some(bound) = &mut self.bound {
+            let outputs = bound.run(&mut self.session, &batch, &self.metadata.outputs)?;
+            return Ok(BatchOutput { outputs });
+        }
         let inputs = batch
             .inputs
             .iter()

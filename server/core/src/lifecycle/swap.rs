@@ -196,19 +196,15 @@ impl Lifecycle {
         let mut handle = start_handle(loaded, metrics)?;
         let backend = listing.config.backend.to_string();
         self.metrics.load_duration.with_label_values(&[name, &backend]).observe(started.elapsed().as_secs_f64());
-        let key = LoadedKey {
-            model: name.to_owned(),
-            version: version.to_string(),
-            backend,
-            device: handle.device().to_string(),
-        };
+        let key =
+            LoadedKey { model: name.to_owned(), version: version.to_string(), backend, device: handle.devices_label() };
         self.metrics.mark_loaded(key.clone());
         handle.loaded_key = Some(key);
         tracing::info!(
             model = name,
             version,
             backend = %handle.backend(),
-            device = %handle.device(),
+            device = %handle.devices_label(),
             ms = started.elapsed().as_millis() as u64,
             "model version loaded and warmed up"
         );

@@ -11,7 +11,7 @@
 //!
 //! [instances]
 //! count = 1
-//! device = "cpu"              # or "cuda:0"
+//! device = "cpu"              # or "cuda:0"; see instances.rs for `devices`
 //!
 //! [[inputs]]                  # optional for ONNX (read from the file)
 //! name = "features"
@@ -29,7 +29,8 @@
 
 use std::path::Path;
 
-use crate::model::spec::{BackendKind, Device, TensorSpec};
+pub use crate::model::instances::InstancesConfig;
+use crate::model::spec::{BackendKind, TensorSpec};
 use crate::model::warmup::WarmupConfig;
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -135,20 +136,6 @@ impl Default for BatchingConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InstancesConfig {
-    #[serde(alias = "instance_count")]
-    pub count: usize,
-    pub device: Device,
-}
-
-impl Default for InstancesConfig {
-    fn default() -> Self {
-        InstancesConfig { count: 1, device: Device::Cpu }
-    }
-}
-
 /// `model.toml` could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -181,9 +168,7 @@ impl ModelConfig {
     /// The rules model.toml must follow (also applied to load overrides).
     pub fn check(&self) -> Result<(), String> {
         self.sampling.check()?;
-        if self.instances.count == 0 {
-            return Err("instances.count must be at least 1".into());
-        }
+        self.instances.check()?;
         if self.batching.max_queue_size == 0 {
             return Err("batching.max_queue_size must be at least 1".into());
         }
@@ -214,6 +199,7 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::spec::Device;
 
     #[test]
     fn parses_a_full_config() {

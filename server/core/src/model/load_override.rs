@@ -22,6 +22,8 @@ pub struct LoadOverride {
     pub inline_max_compute_us: Option<u64>,
     pub instance_count: Option<usize>,
     pub device: Option<Device>,
+    /// GPUs to spread over; set with `device` (an empty list: `device` alone).
+    pub devices: Option<Vec<usize>>,
 }
 
 fn bad(why: impl std::fmt::Display) -> InferError {
@@ -136,12 +138,16 @@ impl LoadOverride {
         }
         if let Some(instances) = top.get("instances") {
             let instances = object(instances, "instances")?;
-            only(instances, &["count", "instance_count", "device"], "instances")?;
+            only(instances, &["count", "instance_count", "device", "devices"], "instances")?;
             let count = instances.get("count").or_else(|| instances.get("instance_count"));
             out.read_instances(count, None, None)?;
             if let Some(device) = instances.get("device") {
                 let text = device.as_str().ok_or_else(|| bad("instances.device must be a string"))?;
                 out.device = Some(text.parse().map_err(bad)?);
+                out.devices = Some(Vec::new());
+            }
+            if let Some(devices) = instances.get("devices") {
+                out.devices = Some(gpu_list(devices)?);
             }
         }
         Ok(out)
@@ -166,16 +172,17 @@ impl LoadOverride {
         if let Some(count) = count {
             self.instance_count = Some(number(count, "instance count")? as usize);
         }
-        let first_gpu = match gpus.and_then(Value::as_array) {
-            Some(list) if list.len() > 1 => return Err(bad("one GPU per model: instance_group[0].gpus holds several")),
-            Some(list) => list.first().map(|g| number(g, "gpus[0]")).transpose()?,
-            None => None,
-        };
+        let gpus = gpus.map(gpu_list).transpose()?.unwrap_or_default();
         match kind.and_then(Value::as_str) {
-            None | Some("KIND_AUTO") if first_gpu.is_none() => {}
-            Some("KIND_CPU") => self.device = Some(Device::Cpu),
+            None | Some("KIND_AUTO") if gpus.is_empty() => {}
+            Some("KIND_CPU") => {
+                self.device = Some(Device::Cpu);
+                self.devices = Some(Vec::new());
+            }
             None | Some("KIND_AUTO") | Some("KIND_GPU") => {
-                self.device = Some(Device::Cuda(first_gpu.unwrap_or(0) as usize))
+                // Triton runs `count` instances on each listed GPU.
+                self.device = Some(Device::Cuda(gpus.first().copied().unwrap_or(0)));
+                self.devices = Some(if gpus.len() > 1 { gpus } else { Vec::new() });
             }
             Some(other) => return Err(bad(format!("instance_group kind {other} is not KIND_CPU or KIND_GPU"))),
         }
@@ -214,9 +221,17 @@ impl LoadOverride {
         if let Some(device) = self.device {
             out.instances.device = device;
         }
+        if let Some(devices) = &self.devices {
+            out.instances.devices = devices.clone();
+        }
         out.check().map_err(|why| bad(format!("the overridden configuration is invalid: {why}")))?;
         Ok(out)
     }
+}
+
+fn gpu_list(value: &Value) -> Result<Vec<usize>, InferError> {
+    let list = value.as_array().ok_or_else(|| bad(format!("a GPU list must be a list, not {value}")))?;
+    list.iter().map(|g| number(g, "a GPU ordinal").map(|n| n as usize)).collect()
 }
 
 fn parse_policy(value: &Value) -> Option<VersionPolicy> {
@@ -293,6 +308,18 @@ mod tests {
         assert_eq!((config.instances.count, config.instances.device), (3, Device::Cpu));
         let gpu = LoadOverride::parse(r#"{"instance_group": [{"kind": "KIND_GPU", "gpus": [1]}]}"#).expect("gpu");
         assert_eq!(gpu.device, Some(Device::Cuda(1)));
+        let spread = LoadOverride::parse(r#"{"instance_group": [{"count": 2, "kind": "KIND_GPU", "gpus": [1, 0]}]}"#)
+            .expect("several gpus")
+            .apply(&base())
+            .expect("valid result");
+        let placed = spread.instances.placements();
+        assert_eq!(placed, vec![Device::Cuda(1), Device::Cuda(1), Device::Cuda(0), Device::Cuda(0)]);
+        let twice = LoadOverride::parse(r#"{"instance_group": [{"kind": "KIND_GPU", "gpus": [0, 0]}]}"#)
+            .expect("parses")
+            .apply(&base());
+        assert!(matches!(twice, Err(InferError::InvalidInput(m)) if m.contains("twice")));
+        let back_to_cpu = LoadOverride::parse(r#"{"instances": {"device": "cpu"}}"#).expect("cpu").apply(&spread);
+        assert_eq!(back_to_cpu.expect("cpu clears the GPU list").instances.placements(), vec![Device::Cpu; 2]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod instances;
 pub mod load_override;
 pub mod repository;
 pub mod spec;

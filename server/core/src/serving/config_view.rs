@@ -23,8 +23,11 @@ pub struct ModelConfigView {
     pub version_policy: VersionPolicy,
     /// Present when the model batches (`max_batch_size > 0`).
     pub dynamic_batching: Option<BatchingConfig>,
+    /// Instances per device (Triton's instance_group count).
     pub instance_count: usize,
     pub device: Device,
+    /// The GPUs the instances run on (Triton's instance_group gpus).
+    pub gpus: Vec<usize>,
     pub default_model_filename: &'static str,
     pub warmup: Option<WarmupView>,
     /// Output name → its label file (Triton's `label_filename`).
@@ -99,6 +102,7 @@ impl ModelConfigView {
             dynamic_batching: batched.then(|| config.batching.clone()),
             instance_count: config.instances.count,
             device: config.instances.device,
+            gpus: config.instances.gpus(),
             default_model_filename: match config.backend {
                 BackendKind::Onnx => crate::model::repository::ONNX_FILE,
                 BackendKind::Candle => crate::model::repository::SAFETENSORS_FILE,

@@ -45,6 +45,11 @@ impl ModelHandle {
     pub fn device(&self) -> Device {
         self.config.instances.device
     }
+
+    /// Every device its instances run on, as one label: `cuda:0,cuda:1`.
+    pub fn devices_label(&self) -> String {
+        self.config.instances.label()
+    }
 }
 
 /// The backend loaders compiled into this binary, by kind.
@@ -107,9 +112,10 @@ pub fn load_instances(
     let loader = loaders
         .get(config.backend)
         .ok_or_else(|| LoadError::Config(format!("this build of sluice has no '{}' backend", config.backend)))?;
-    let mut instances: Vec<Box<dyn Backend>> = Vec::with_capacity(config.instances.count);
-    while instances.len() < config.instances.count {
-        let request = LoadRequest { model: name, version, dir, config: &config, device: config.instances.device };
+    let placements = config.instances.placements();
+    let mut instances: Vec<Box<dyn Backend>> = Vec::with_capacity(placements.len());
+    for device in placements {
+        let request = LoadRequest { model: name, version, dir, config: &config, device };
         let instance = loader.load(&request)?;
         if instances.is_empty() {
             // The first instance tells whether the model can batch at all.

@@ -1,0 +1,135 @@
+//! ONNX Runtime IO binding (`[onnx] io_binding = true`): the path GPU
+//! instances take by default, run here on the CPU, where only the memory it
+//! stages into differs. Outputs must equal the plain path's for every
+//! datatype and for every batch size the batcher forms.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `models/fraud-detection` (or the all-types test model) with extra model.toml lines.
+fn repo_with(tag: &str, model: &str, extra: &str) -> TempDir {
+    let repo = TempDir::new(tag);
+    let source = if model == "all-types" { testdata_repository() } else { models_dir() };
+    copy_dir(&source.join(model), &repo.0.join(model));
+    let toml_path = repo.0.join(model).join("model.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("model.toml");
+    std::fs::write(&toml_path, format!("{toml}\n{extra}\n")).expect("write model.toml");
+    repo
+}
+
+#[tokio::test]
+async fn every_datatype_round_trips_through_bound_inputs_and_outputs() {
+    let repo = repo_with("io-binding-types", "all-types", "[onnx]\nio_binding = true");
+    let server = Server::ready(repository_config(&repo.0)).await;
+    let (_, config) = server.get("/v2/models/all-types/config").await;
+    assert_eq!(config["backend"], "onnxruntime", "{config}");
+    let values = [
+        ("BOOL", json!([[true, false], [false, true]])),
+        ("UINT8", json!([[0, 255], [7, 8]])),
+        ("UINT64", json!([[0, 18446744073709551615u64], [7, 8]])),
+        ("INT8", json!([[-128, 127], [-1, 0]])),
+        ("INT16", json!([[-32768, 32767], [-1, 0]])),
+        ("INT64", json!([[-9223372036854775808i64, 9223372036854775807i64], [-1, 0]])),
+        ("FP16", json!([[0.5, -1.25], [2048.0, 0.0]])),
+        ("BF16", json!([[0.5, -1.25], [256.0, 0.0]])),
+        ("FP32", json!([[0.1, -1.25], [3.4e38, 0.0]])),
+        ("FP64", json!([[0.1, -1.25], [1.7e308, 0.0]])),
+        ("BYTES", json!([["a", ""], ["héllo", "x y"]])),
+        ("UINT16", json!([[0, 65535], [7, 8]])),
+        ("UINT32", json!([[0, 4294967295u64], [7, 8]])),
+        ("INT32", json!([[-2147483648i64, 2147483647], [-1, 0]])),
+    ];
+    let inputs: Vec<Value> = values
+        .iter()
+        .map(|(dt, data)| json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": data }))
+        .collect();
+    let (status, body) = server.post_json("/v2/models/all-types/infer", &json!({ "inputs": inputs })).await;
+    assert_eq!(status, 200, "{body}");
+    let outputs: HashMap<&str, &Value> =
+        body["outputs"].as_array().expect("outputs").iter().map(|o| (o["name"].as_str().expect("name"), o)).collect();
+    for (dt, sent) in &values {
+        let out = outputs[format!("OUTPUT_{dt}").as_str()];
+        assert_eq!((&out["datatype"], &out["shape"]), (&json!(dt), &json!([2, 2])));
+        let floats = |v: &Value| -> Vec<Value> {
+            // FP16/BF16/FP32 come back at the tensor's precision.
+            let flat: Vec<Value> =
+                v.as_array().expect("rows").iter().flat_map(|r| r.as_array().expect("row").clone()).collect();
+            match *dt {
+                "FP16" | "BF16" | "FP32" => flat.iter().map(|x| json!(x.as_f64().map(|f| f as f32))).collect(),
+                _ => flat,
+            }
+        };
+        let got = out["data"].as_array().map(|d| d.iter().map(|x| json!([x])).collect::<Vec<_>>()).expect("data");
+        assert_eq!(floats(&json!(got)), floats(sent), "{dt}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_every_size_equal_onnxruntime() {
+    // A queue delay long enough that concurrent requests share calls, and
+    // calls of different sizes follow each other on one bound instance.
+    let repo = repo_with("io-binding-batches", "fraud-detection", "");
+    let toml = "backend = \"onnx\"\nmax_batch_size = 16\nversion_policy = { specific = [2] }\n\n[batching]\n\
+                max_queue_delay_us = 3000\n\n[onnx]\nio_binding = true\n";
+    std::fs::write(repo.0.join("fraud-detection/model.toml"), toml).expect("model.toml");
+    let server = Arc::new(Server::ready(repository_config(&repo.0)).await);
+    let model = models_dir().join("fraud-detection/2/model.onnx");
+    let mut sent = 0;
+    for (round, concurrent) in [1usize, 5, 2, 9, 3].into_iter().enumerate() {
+        let requests: Vec<_> = (0..concurrent)
+            .map(|i| {
+                let rows = 1 + (i + round) % 3;
+                let x = features(rows, (round * 100 + i) as u64);
+                let body = json!({ "inputs": [fp32_input("features", rows, &x)] });
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let (status, out) = server.post_json("/v2/models/fraud-detection/versions/2/infer", &body).await;
+                    (rows, x, status, out)
+                })
+            })
+            .collect();
+        sent += concurrent;
+        for request in requests {
+            let (rows, x, status, out) = request.await.expect("join");
+            assert_eq!(status, 200, "{out}");
+            let got = f32s(&out["outputs"][0]["data"]);
+            assert_eq!(got, onnxruntime_reference(&model, "features", rows, &x), "round {round}, {rows} rows");
+        }
+    }
+    let labels = [("model", "fraud-detection"), ("version", "2")];
+    let calls = server.metric("model_batch_size_count", &labels).await.expect("batch size series");
+    assert!(calls < sent as f64, "requests should have shared calls: {sent} requests in {calls} calls");
+}
+
+#[tokio::test]
+async fn gpu_settings_on_a_cpu_build_fail_that_model_alone_and_say_why() {
+    let repo = TempDir::new("io-binding-gpu-refusals");
+    let cases = [
+        ("gpu-limit", "[onnx]\ngpu_mem_limit = 1048576\n", "gpu_mem_limit applies to GPU instances"),
+        ("spread", "[instances]\ndevice = \"cuda\"\ndevices = [0, 1]\n", "needs a build with `--features cuda`"),
+        ("graph", "[instances]\ndevice = \"cuda:0\"\n[onnx]\ncuda_graph = true\n", "needs max_batch_size = 0"),
+    ];
+    for (name, extra, _) in &cases {
+        copy_dir(&models_dir().join("fraud-detection/2"), &repo.0.join(name).join("1"));
+        let toml = format!("backend = \"onnx\"\nmax_batch_size = 8\n{extra}");
+        std::fs::write(repo.0.join(name).join("model.toml"), toml).expect("model.toml");
+    }
+    copy_dir(&models_dir().join("fraud-detection"), &repo.0.join("fraud-detection"));
+    let server = Server::start(repository_config(&repo.0)).await;
+    server.wait_loaded(&["fraud-detection"]).await;
+    for (name, _, why) in &cases {
+        let rows = server.index_rows(name, None).await;
+        let row = rows.first().unwrap_or_else(|| panic!("{name} is in the index"));
+        assert_eq!(row["state"], "UNAVAILABLE", "{name}: {row}");
+        let reason = row["reason"].as_str().expect("reason");
+        assert!(reason.contains(why), "{name}: {reason}");
+    }
+    let body = json!({ "inputs": [fp32_input("features", 1, &features(1, 3))] });
+    let (status, out) = server.post_json("/v2/models/fraud-detection/infer", &body).await;
+    assert_eq!(status, 200, "the rest serves: {out}");
+}
