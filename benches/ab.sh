@@ -5,6 +5,8 @@
 #
 #   bash benches/ab.sh OLD_BINARY NEW_BINARY [rounds] [seconds] [concurrencies] [protocols]
 #   PIN=1 bash benches/ab.sh ...   # server on CPU 1, client on CPU 0 (a one-CPU pod)
+#   OLD_REPO=dir NEW_REPO=dir bash benches/ab.sh BIN BIN ...   # one binary, two model repositories
+#                                  # (a model.toml setting A/B; default: models/ for both)
 #
 # Build the client first: cargo build --release --bin sluice-bench
 set -euo pipefail
@@ -16,7 +18,7 @@ if [ "${PIN:-0}" = 1 ]; then server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
 pid=
 
 start() {
-  "${server_cpu[@]}" "$1" serve --model-repository models --host 127.0.0.1 --http-port 18080 --grpc-port 18081 \
+  "${server_cpu[@]}" "$1" serve --model-repository "$2" --host 127.0.0.1 --http-port 18080 --grpc-port 18081 \
     --log-level warn --shutdown-delay-secs 0 > target/ab-server.log 2>&1 &
   pid=$!
   for _ in $(seq 150); do curl -sf localhost:18080/v2/health/ready > /dev/null && return; sleep 0.2; done
@@ -34,8 +36,9 @@ batch_totals() {
 for round in $(seq "$rounds"); do
   order="old new"; [ $((round % 2)) = 0 ] && order="new old"
   for name in $order; do
-    binary=$old; [ "$name" = new ] && binary=$new
-    start "$binary"
+    binary=$old repo=${OLD_REPO:-models}
+    [ "$name" = new ] && binary=$new repo=${NEW_REPO:-models}
+    start "$binary" "$repo"
     for protocol in $protocols; do
       for c in $concurrencies; do
         target=(--http 127.0.0.1:18080); [ "$protocol" = grpc ] && target=(--grpc 127.0.0.1:18081 --protocol grpc)

@@ -50,6 +50,55 @@ pub fn check_cuda_device(ordinal: usize) -> Result<(), DeviceError> {
     Ok(())
 }
 
+/// A CUDA device's memory as the driver reports it (`cuMemGetInfo`): what
+/// every process and context on the device uses, not one allocator's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceMemory {
+    pub free: u64,
+    pub total: u64,
+}
+
+impl DeviceMemory {
+    pub fn used(&self) -> u64 {
+        self.total.saturating_sub(self.free)
+    }
+}
+
+/// The driver's free and total memory of device `ordinal`.
+#[cfg(feature = "cuda")]
+pub fn device_memory(ordinal: usize) -> Result<DeviceMemory, DeviceError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use cudarc::driver::CudaContext;
+
+    // The primary context is kept once retained: ONNX Runtime and candle use
+    // the same one, so retaining it here costs nothing more, and releasing
+    // it between queries could tear it down and rebuild it.
+    static CONTEXTS: OnceLock<Mutex<HashMap<usize, Arc<CudaContext>>>> = OnceLock::new();
+    check_cuda_device(ordinal)?;
+    let driver = |e: cudarc::driver::DriverError| DeviceError::Driver(e.to_string());
+    let context = {
+        let mut contexts = CONTEXTS.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+        match contexts.get(&ordinal) {
+            Some(context) => context.clone(),
+            None => {
+                let context = CudaContext::new(ordinal).map_err(driver)?;
+                contexts.insert(ordinal, context.clone());
+                context
+            }
+        }
+    };
+    let (free, total) = context.mem_get_info().map_err(driver)?;
+    Ok(DeviceMemory { free: free as u64, total: total as u64 })
+}
+
+/// The driver's free and total memory of device `ordinal`.
+#[cfg(not(feature = "cuda"))]
+pub fn device_memory(_ordinal: usize) -> Result<DeviceMemory, DeviceError> {
+    Err(DeviceError::NotCompiled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +107,8 @@ mod tests {
     fn reports_why_cuda_is_unusable_instead_of_panicking() {
         // On CUDA hosts this passes too: device 4096 never exists.
         let err = check_cuda_device(4096).expect_err("no such device");
+        assert!(!err.to_string().is_empty());
+        let err = device_memory(4096).expect_err("no such device");
         assert!(!err.to_string().is_empty());
     }
 }

@@ -212,6 +212,13 @@ pub struct Config {
     #[arg(long, env = "SLUICE_ONNXRUNTIME_LIB", value_name = "PATH", help_heading = "Backends")]
     pub onnxruntime_lib: Option<PathBuf>,
 
+    /// Device memory each GPU may hold for loaded model versions (bytes, or 8Gi, 512Mi, ...): a load that would
+    /// exceed it is refused and the version already serving keeps serving. What a version takes is measured with
+    /// the CUDA driver around its load (model_gpu_memory_bytes). Default: no limit.
+    #[arg(long, env = "SLUICE_GPU_MEMORY_BUDGET", value_name = "SIZE", value_parser = crate::bytes_arg::parse_bytes,
+          help_heading = "Backends")]
+    pub gpu_memory_budget: Option<u64>,
+
     /// ONNX Runtime intra-op threads per model instance, unless model.toml's [onnx] says otherwise.
     #[arg(long, env = "SLUICE_ONNX_INTRA_OP_THREADS", default_value_t = 1, help_heading = "Backends")]
     pub onnx_intra_op_threads: usize,

@@ -3,6 +3,7 @@
 //! `sluice_core::Lifecycle` (loading, the repository API).
 
 pub mod admin;
+pub mod bytes_arg;
 pub mod config;
 pub mod connections;
 pub mod grpc;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
+use sluice_core::lifecycle::gpu_memory::GpuMemory;
 use sluice_core::metrics::{Metrics, Role};
 use sluice_core::model::repository;
 use sluice_core::{
@@ -129,7 +131,12 @@ impl App {
         };
         let table = Arc::new(ModelTable::default());
         let inference = Arc::new(Inference::new(table.clone(), limits, metrics.clone()));
-        let lifecycle = Arc::new(Lifecycle::new(table, loaders, metrics, source, mode).with_model_defaults(defaults));
+        let gpu_memory = GpuMemory::register(&metrics_registry, config.gpu_memory_budget)?;
+        let lifecycle = Arc::new(
+            Lifecycle::new(table, loaders, metrics, source, mode)
+                .with_model_defaults(defaults)
+                .with_gpu_memory(gpu_memory),
+        );
         for (name, version) in &config.model_version {
             lifecycle.pin_version(name, *version);
         }

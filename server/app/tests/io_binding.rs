@@ -120,7 +120,10 @@ async fn gpu_settings_on_a_cpu_build_fail_that_model_alone_and_say_why() {
         std::fs::write(repo.0.join(name).join("model.toml"), toml).expect("model.toml");
     }
     copy_dir(&models_dir().join("fraud-detection"), &repo.0.join("fraud-detection"));
-    let server = Server::start(repository_config(&repo.0)).await;
+    // A budget does not stand in the way of the backend's own reason.
+    let mut config = repository_config(&repo.0);
+    config.gpu_memory_budget = Some(1 << 30);
+    let server = Server::start(config).await;
     server.wait_loaded(&["fraud-detection"]).await;
     for (name, _, why) in &cases {
         let rows = server.index_rows(name, None).await;
@@ -132,4 +135,6 @@ async fn gpu_settings_on_a_cpu_build_fail_that_model_alone_and_say_why() {
     let body = json!({ "inputs": [fp32_input("features", 1, &features(1, 3))] });
     let (status, out) = server.post_json("/v2/models/fraud-detection/infer", &body).await;
     assert_eq!(status, 200, "the rest serves: {out}");
+    let metrics = server.metrics_text().await;
+    assert!(!metrics.contains("model_gpu_memory_bytes{"), "nothing was charged to a GPU");
 }

@@ -121,6 +121,10 @@ pub enum LoadError {
     /// The version's model threads could not be started.
     #[error("cannot start model threads: {0}")]
     Start(String),
+    /// Loading would take a GPU past `--gpu-memory-budget`, or its memory
+    /// could not be measured to know.
+    #[error("{0}")]
+    GpuMemory(String),
 }
 
 impl LoadError {
@@ -133,6 +137,7 @@ impl LoadError {
             LoadError::Backend(_) => "backend_load",
             LoadError::Warmup(_) => "warmup",
             LoadError::Start(_) => "start",
+            LoadError::GpuMemory(_) => "gpu_memory",
         }
     }
 

@@ -3,6 +3,7 @@
 //! It shares the model table with `Inference`, which only reads it.
 
 mod control;
+pub mod gpu_memory;
 pub mod local_registry;
 pub mod registry;
 pub mod registry_health;
@@ -22,6 +23,7 @@ use crate::model::load_override::LoadOverride;
 use crate::serving::handle::{Loaders, ModelDefaults};
 use crate::serving::model_table::{ModelState, ModelTable};
 use control::Control;
+use gpu_memory::GpuMemory;
 use registry::ModelRegistry;
 use registry_health::ObservedRegistry;
 use swap::Retry;
@@ -39,6 +41,7 @@ pub struct Lifecycle {
     mode: ControlMode,
     control: Control,
     model_defaults: ModelDefaults,
+    gpu_memory: Arc<GpuMemory>,
 }
 
 impl Lifecycle {
@@ -58,7 +61,14 @@ impl Lifecycle {
             mode,
             control: Control::default(),
             model_defaults: ModelDefaults::default(),
+            gpu_memory: GpuMemory::unregistered(None),
         }
+    }
+
+    /// GPU memory accounting, with its `--gpu-memory-budget`.
+    pub fn with_gpu_memory(mut self, gpu_memory: Arc<GpuMemory>) -> Self {
+        self.gpu_memory = gpu_memory;
+        self
     }
 
     /// Server-wide defaults for what model.toml leaves unset.

@@ -176,9 +176,11 @@ impl Lifecycle {
             RegistryError::Invalid(why) => LoadError::Verify(why),
         })?;
         let (loaders, config, owned_name) = (self.loaders.clone(), listing.config.clone(), name.to_owned());
-        let defaults = self.model_defaults;
-        let loaded = tokio::task::spawn_blocking(move || {
-            load_instances(&loaders, &owned_name, version, &dir, &config, defaults)
+        let (defaults, gpu_memory) = (self.model_defaults, self.gpu_memory.clone());
+        let (loaded, gpu_charge) = tokio::task::spawn_blocking(move || {
+            gpu_memory.load(&owned_name, version, &config.instances.gpus(), || {
+                load_instances(&loaders, &owned_name, version, &dir, &config, defaults)
+            })
         })
         .await
         .map_err(|e| LoadError::Start(format!("loader thread failed: {e}")))??;
@@ -192,6 +194,7 @@ impl Lifecycle {
             metadata: loaded.metadata,
             labels: loaded.labels,
             instances: loaded.instances,
+            gpu_charge,
         };
         let mut handle = start_handle(loaded, metrics)?;
         let backend = listing.config.backend.to_string();
@@ -255,7 +258,10 @@ pub(crate) async fn retire(metrics: Arc<Metrics>, handle: Arc<ModelHandle>) {
         }
     };
     let (name, version) = (owned.name.clone(), owned.version);
-    owned.scheduler.shutdown().await;
+    let ModelHandle { scheduler, gpu_charge, .. } = owned;
+    scheduler.shutdown().await;
+    // The instances have dropped their sessions: their device memory is back.
+    drop(gpu_charge);
     let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
     if let Some(key) = &loaded_key {
         metrics.mark_unloaded(key);

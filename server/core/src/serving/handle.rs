@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::LoadError;
+use crate::lifecycle::gpu_memory::GpuCharge;
 use crate::metrics::VersionMetrics;
 use crate::metrics::loaded_series::LoadedKey;
 use crate::model::backend::{Backend, BackendKind, BackendLoader, Batch, Device, LoadRequest, ModelMetadata};
@@ -35,6 +36,8 @@ pub struct ModelHandle {
     pub fingerprint: String,
     /// Its `model_loaded` series (the role aside, which follows the server's).
     pub loaded_key: Option<LoadedKey>,
+    /// The device memory its instances took (none on CPU).
+    pub gpu_charge: GpuCharge,
 }
 
 impl ModelHandle {
@@ -189,11 +192,13 @@ pub struct LoadedVersion {
     pub metadata: ModelMetadata,
     pub labels: Labels,
     pub instances: Vec<Box<dyn Backend>>,
+    pub gpu_charge: GpuCharge,
 }
 
 /// Starts the queue of a loaded version (needs a tokio runtime).
 pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Result<ModelHandle, LoadError> {
-    let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, labels, instances } = loaded;
+    let LoadedVersion { name, version, fingerprint, config, listed_config, metadata, labels, instances, gpu_charge } =
+        loaded;
     let scheduler =
         Scheduler::start(&format!("{name}:{version}"), instances, SchedulerConfig::from(&config), metrics.clone())
             .map_err(|e| LoadError::Start(e.to_string()))?;
@@ -213,5 +218,6 @@ pub fn start_handle(loaded: LoadedVersion, metrics: Arc<VersionMetrics>) -> Resu
         metrics,
         fingerprint,
         loaded_key: None,
+        gpu_charge,
     })
 }
