@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
+use cudarc::nvrtc::Ptx;
 
 use crate::DeviceError;
 
@@ -13,26 +13,10 @@ pub const SOURCE: &str = include_str!("../cuda/top_k.cu");
 const KERNEL: &str = "top_k_rows_f32";
 /// Threads per block; the source's `TOP_K_THREADS`.
 const THREADS: u32 = 256;
-/// The oldest architecture the PTX targets (Volta); the driver JIT-compiles
-/// it for newer GPUs.
-const ARCH: &str = "compute_70";
-
-/// Whether NVRTC (libnvrtc.so) can be loaded on this host.
-pub fn nvrtc_available() -> bool {
-    // SAFETY: only probes whether the library can be opened.
-    #[allow(unsafe_code)]
-    unsafe {
-        cudarc::nvrtc::sys::is_culib_present()
-    }
-}
 
 /// Compiles the kernel to PTX; needs NVRTC, not a GPU.
 pub fn compile() -> Result<Ptx, DeviceError> {
-    if !nvrtc_available() {
-        return Err(DeviceError::Driver("NVRTC (libnvrtc.so) is not installed".into()));
-    }
-    let options = CompileOptions { arch: Some(ARCH), ..Default::default() };
-    compile_ptx_with_opts(SOURCE, options).map_err(|e| DeviceError::Driver(format!("NVRTC: {e}")))
+    crate::nvrtc::compile(SOURCE)
 }
 
 /// The top-k kernel loaded on one device.
@@ -97,11 +81,7 @@ mod tests {
 
     #[test]
     fn nvrtc_compiles_the_kernel_when_it_is_installed() {
-        // `make cuda-kernels-check` installs NVRTC from PyPI and runs this
-        // with SLUICE_REQUIRE_NVRTC=1, so there it cannot pass by skipping.
-        if !nvrtc_available() {
-            assert!(std::env::var_os("SLUICE_REQUIRE_NVRTC").is_none(), "NVRTC was required but is not loadable");
-            eprintln!("skipped: NVRTC is not installed on this host");
+        if !crate::nvrtc::required_or_skip() {
             return;
         }
         let ptx = compile().expect("the kernel compiles");

@@ -5,7 +5,12 @@
 //! reports "no CUDA device" as an error instead of failing to link or panic.
 
 #[cfg(feature = "cuda")]
+pub mod device_segments;
+#[cfg(feature = "cuda")]
 pub mod device_top_k;
+#[cfg(feature = "cuda")]
+pub mod nvrtc;
+pub mod segments;
 pub mod top_k;
 
 /// Why a CUDA device cannot be used.
