@@ -7,7 +7,7 @@ PYTHON := .venv/bin/python
 HTTP_PORT ?= 8080
 GRPC_PORT ?= 8081
 
-.PHONY: setup build serve test test-rust test-python test-fuzz lint cuda-check ci models bench-latency
+.PHONY: setup build serve test test-rust test-python test-fuzz lint cuda-check ci models bench-latency gpu-kit
 
 setup:
 	@bash scripts/setup.sh
@@ -39,7 +39,7 @@ test-fuzz:
 test-python:
 	$(PYTHON) -m pytest -q tests/python/test_tritonclient.py tests/python/test_tls.py
 	$(PYTHON) -m pytest -q tests/python/test_kserve.py
-	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_openapi.py tests/python/test_prometheus.py tests/python/test_dashboard.py tests/python/test_perf_analyzer.py tests/python/test_trainer.py tests/python/test_drift_e2e.py tests/python/test_analysis_template.py tests/python/test_closed_loop.py
+	$(PYTHON) -m pytest -q tests/python/test_readme.py tests/python/test_openapi.py tests/python/test_prometheus.py tests/python/test_dashboard.py tests/python/test_perf_analyzer.py tests/python/test_trainer.py tests/python/test_drift_e2e.py tests/python/test_analysis_template.py tests/python/test_closed_loop.py tests/python/test_gpu_scripts.py
 	.venv-drift/bin/python -m pytest -q tests/python/test_drift.py
 	.venv-k8s/bin/python -m pytest -q tests/python/test_chart.py
 
@@ -55,6 +55,10 @@ cuda-check:
 	CARGO=$(CARGO) bash scripts/nvrtc-check.sh
 
 ci: lint cuda-check test
+
+# What a GPU machine needs to run the GPU checks (see scripts/gpu-kit.sh).
+gpu-kit: setup
+	bash scripts/gpu-kit.sh build
 
 # Regenerates the test models and retrains the bundled fraud models on the real
 # data (byte-identical output for the same scripts on the same machine).

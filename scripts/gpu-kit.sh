@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Prepares what the GPU checks need on a lent GPU machine, which has CUDA 13,
+# nvcc and Python but no registry access and takes at most 64 MiB of files
+# per call: the --features cuda binaries built here (x86-64, stripped) and
+# ONNX Runtime's CUDA libraries from the onnxruntime-gpu wheel (built for
+# CUDA 13, as that machine has it), compressed and cut into parts that fit.
+#
+#   bash scripts/gpu-kit.sh      # here: builds .gpu/ and prints the calls to make
+#
+# Then, on the GPU machine, one call per part (back to back: a machine idle
+# for 30 s is given back, and with it what the calls left in /tmp/kit):
+#   carry [".gpu/bin"]        command: bash scripts/gpu-kit.sh receive
+#   carry [".gpu/ort-N"]      command: bash scripts/gpu-kit.sh receive   (each N)
+#   (no carry)                command: bash scripts/gpu-kit.sh check     # tests and benches, results in $OUT
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORT_VERSION=1.31.1
+PART_BYTES=$((56 << 20))
+kit=/tmp/kit
+
+receive() {
+  mkdir -p "$kit"
+  for dir in .gpu/bin .gpu/ort-*; do
+    [ -d "$dir" ] && cp -r "$dir" "$kit/" && echo "received $dir"
+  done
+  ls -la "$kit"
+}
+
+check() {
+  # Reassemble ONNX Runtime's libraries, then run every GPU check.
+  if [ ! -f "$kit/ort/libonnxruntime.so.$ORT_VERSION" ]; then
+    mkdir -p "$kit/ort"
+    cat "$kit"/ort-*/part-* | python3 -c "import sys, tarfile; tarfile.open(fileobj=sys.stdin.buffer, mode='r|xz').extractall('$kit/ort')"
+  fi
+  # The CUDA 13 libraries ONNX Runtime links (cuBLAS, cuRAND, cuDNN, cudart) come with the machine's Python.
+  local nvidia
+  nvidia=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + '/nvidia')" 2>/dev/null || true)
+  local libs="$kit/ort"
+  for lib in "$nvidia"/*/lib; do libs="$libs:$lib"; done
+  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export ORT_DYLIB_PATH="$kit/ort/libonnxruntime.so.$ORT_VERSION"
+  out=${OUT:-/tmp/gpu-out}
+  mkdir -p "$out"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+  status=0
+  echo "== kernels on the device (top-k, segment copy) =="
+  "$kit/bin/kernels-tests" --ignored --test-threads 1 2>&1 | tee "$out/kernels.txt" || status=1
+  echo "== serving checks (tests/gpu/check_gpu.py) =="
+  python3 tests/gpu/check_gpu.py --sluice "$kit/bin/sluice" --out "$out" 2>&1 | tee "$out/check.txt" || status=1
+  echo "== benches (benches/gpu.sh) =="
+  SLUICE="$kit/bin/sluice" BENCH="$kit/bin/sluice-bench" RAW="$kit/bin/ort-batch-rate" \
+    bash benches/gpu.sh 2>&1 | tee "$out/bench.txt" || status=1
+  return $status
+}
+
+build() {
+  local target=target/gpu-kit
+  CARGO_TARGET_DIR=$target cargo build --release --locked --features cuda --bin sluice
+  CARGO_TARGET_DIR=$target cargo build --release --locked -p sluice-bench --features cuda \
+    --bin sluice-bench --bin ort-batch-rate
+  local tests
+  tests=$(CARGO_TARGET_DIR=$target cargo test --release --locked -p sluice-kernels --features cuda --no-run \
+    --message-format=json 2>/dev/null | python3 -c "
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get('reason') == 'compiler-artifact' and m.get('executable') and m['target']['name'] == 'sluice_kernels':
+        print(m['executable'])")
+  rm -rf .gpu && mkdir -p .gpu/bin
+  cp "$target/release/sluice" "$target/release/sluice-bench" "$target/release/ort-batch-rate" .gpu/bin/
+  cp "$tests" .gpu/bin/kernels-tests
+  strip .gpu/bin/*
+
+  local wheel_dir=.gpu-cache
+  local wheel="$wheel_dir/onnxruntime_gpu-$ORT_VERSION-cp312-cp312-manylinux_2_28_x86_64.whl"
+  if [ ! -f "$wheel" ]; then
+    .venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+      --platform manylinux_2_28_x86_64 -d "$wheel_dir" "onnxruntime-gpu==$ORT_VERSION"
+  fi
+  local staging
+  staging=$(mktemp -d)
+  unzip -q -j -o "$wheel" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" \
+    "onnxruntime/capi/libonnxruntime_providers_shared.so" "onnxruntime/capi/libonnxruntime_providers_cuda.so" \
+    -d "$staging"
+  tar -C "$staging" -cf - . | xz -T0 -6 | split -b "$PART_BYTES" -d - .gpu/ort-part-
+  rm -rf "$staging"
+  local n=0
+  for part in .gpu/ort-part-*; do
+    mkdir -p ".gpu/ort-$n" && mv "$part" ".gpu/ort-$n/part-$(printf %02d $n)"
+    n=$((n + 1))
+  done
+  du -sh .gpu/bin .gpu/ort-*
+  echo "calls on the GPU machine, back to back:"
+  echo "  carry [\".gpu/bin\"]  bash scripts/gpu-kit.sh receive"
+  for ((i = 0; i < n; i++)); do echo "  carry [\".gpu/ort-$i\"]  bash scripts/gpu-kit.sh receive"; done
+  echo "  bash scripts/gpu-kit.sh check"
+}
+
+case "${1:-build}" in
+  build) build ;;
+  receive) receive ;;
+  check) check ;;
+  *) echo "usage: $0 [build | receive | check]" >&2; exit 2 ;;
+esac
