@@ -120,11 +120,7 @@ mod tests {
 
     #[test]
     fn nvrtc_compiles_the_kernel_when_it_is_installed() {
-        if !crate::nvrtc::required_or_skip() {
-            return;
-        }
-        let ptx = compile().expect("the kernel compiles");
-        assert!(ptx.to_src().contains(".entry copy_segments"), "PTX lacks the kernel entry");
+        crate::nvrtc::assert_compiles(SOURCE, KERNEL);
     }
 
     /// Needs a CUDA device: `cargo test -p sluice-kernels --features cuda -- --ignored`.

@@ -81,12 +81,7 @@ mod tests {
 
     #[test]
     fn nvrtc_compiles_the_kernel_when_it_is_installed() {
-        if !crate::nvrtc::required_or_skip() {
-            return;
-        }
-        let ptx = compile().expect("the kernel compiles");
-        let text = ptx.to_src();
-        assert!(text.contains(".entry top_k_rows_f32"), "PTX lacks the kernel entry");
+        crate::nvrtc::assert_compiles(SOURCE, KERNEL);
     }
 
     /// Needs a CUDA device: `cargo test -p sluice-kernels --features cuda -- --ignored`.

@@ -26,15 +26,17 @@ pub fn compile(source: &str) -> Result<Ptx, DeviceError> {
     compile_ptx_with_opts(source, options).map_err(|e| DeviceError::Driver(format!("NVRTC: {e}")))
 }
 
-/// For the compile checks: NVRTC is there, or the check may be skipped —
-/// unless `SLUICE_REQUIRE_NVRTC` is set (`scripts/nvrtc-check.sh` installs
-/// NVRTC from PyPI and sets it, so there a check cannot pass by skipping).
+/// The compile check of one kernel: `source` compiles and its PTX holds
+/// `entry`. Skipped where NVRTC is missing — unless `SLUICE_REQUIRE_NVRTC`
+/// is set (`scripts/nvrtc-check.sh` installs NVRTC from PyPI and sets it,
+/// so there a check cannot pass by skipping).
 #[cfg(test)]
-pub fn required_or_skip() -> bool {
-    if nvrtc_available() {
-        return true;
+pub fn assert_compiles(source: &str, entry: &str) {
+    if !nvrtc_available() {
+        assert!(std::env::var_os("SLUICE_REQUIRE_NVRTC").is_none(), "NVRTC was required but is not loadable");
+        eprintln!("skipped: NVRTC is not installed on this host");
+        return;
     }
-    assert!(std::env::var_os("SLUICE_REQUIRE_NVRTC").is_none(), "NVRTC was required but is not loadable");
-    eprintln!("skipped: NVRTC is not installed on this host");
-    false
+    let ptx = compile(source).expect("the kernel compiles");
+    assert!(ptx.to_src().contains(&format!(".entry {entry}")), "PTX lacks the entry {entry}");
 }

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use common::all_types::{all_types_values, assert_echoed, json_request};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `models/fraud-detection` (or the all-types test model) with extra model.toml lines.
 fn repo_with(tag: &str, model: &str, extra: &str) -> TempDir {
@@ -28,45 +28,10 @@ async fn every_datatype_round_trips_through_bound_inputs_and_outputs() {
     let server = Server::ready(repository_config(&repo.0)).await;
     let (_, config) = server.get("/v2/models/all-types/config").await;
     assert_eq!(config["backend"], "onnxruntime", "{config}");
-    let values = [
-        ("BOOL", json!([[true, false], [false, true]])),
-        ("UINT8", json!([[0, 255], [7, 8]])),
-        ("UINT64", json!([[0, 18446744073709551615u64], [7, 8]])),
-        ("INT8", json!([[-128, 127], [-1, 0]])),
-        ("INT16", json!([[-32768, 32767], [-1, 0]])),
-        ("INT64", json!([[-9223372036854775808i64, 9223372036854775807i64], [-1, 0]])),
-        ("FP16", json!([[0.5, -1.25], [2048.0, 0.0]])),
-        ("BF16", json!([[0.5, -1.25], [256.0, 0.0]])),
-        ("FP32", json!([[0.1, -1.25], [3.4e38, 0.0]])),
-        ("FP64", json!([[0.1, -1.25], [1.7e308, 0.0]])),
-        ("BYTES", json!([["a", ""], ["héllo", "x y"]])),
-        ("UINT16", json!([[0, 65535], [7, 8]])),
-        ("UINT32", json!([[0, 4294967295u64], [7, 8]])),
-        ("INT32", json!([[-2147483648i64, 2147483647], [-1, 0]])),
-    ];
-    let inputs: Vec<Value> = values
-        .iter()
-        .map(|(dt, data)| json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": data }))
-        .collect();
-    let (status, body) = server.post_json("/v2/models/all-types/infer", &json!({ "inputs": inputs })).await;
+    let values = all_types_values();
+    let (status, body) = server.post_json("/v2/models/all-types/infer", &json_request(&values)).await;
     assert_eq!(status, 200, "{body}");
-    let outputs: HashMap<&str, &Value> =
-        body["outputs"].as_array().expect("outputs").iter().map(|o| (o["name"].as_str().expect("name"), o)).collect();
-    for (dt, sent) in &values {
-        let out = outputs[format!("OUTPUT_{dt}").as_str()];
-        assert_eq!((&out["datatype"], &out["shape"]), (&json!(dt), &json!([2, 2])));
-        let floats = |v: &Value| -> Vec<Value> {
-            // FP16/BF16/FP32 come back at the tensor's precision.
-            let flat: Vec<Value> =
-                v.as_array().expect("rows").iter().flat_map(|r| r.as_array().expect("row").clone()).collect();
-            match *dt {
-                "FP16" | "BF16" | "FP32" => flat.iter().map(|x| json!(x.as_f64().map(|f| f as f32))).collect(),
-                _ => flat,
-            }
-        };
-        let got = out["data"].as_array().map(|d| d.iter().map(|x| json!([x])).collect::<Vec<_>>()).expect("data");
-        assert_eq!(floats(&json!(got)), floats(sent), "{dt}");
-    }
+    assert_echoed(&body, &values);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

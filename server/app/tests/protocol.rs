@@ -7,8 +7,9 @@ mod datatypes;
 
 use std::collections::HashMap;
 
+use common::all_types::{all_types_values, flat};
 use common::*;
-use datatypes::{all_types_inputs, all_types_values, flat, raw_bytes};
+use datatypes::{all_types_inputs, raw_bytes};
 use serde_json::{Value, json};
 use sluice_proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use sluice_proto::*;

@@ -12,6 +12,7 @@ use sluice_proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+pub mod all_types;
 mod observe;
 pub mod partition;
 pub mod registry_servers;

@@ -1,26 +1,7 @@
 //! Every v2 datatype through JSON, the binary extension and gRPC.
 
 use super::*;
-
-/// Values for a [2, 2] tensor of each datatype, as JSON.
-pub(crate) fn all_types_values() -> Vec<(&'static str, Value)> {
-    vec![
-        ("BOOL", json!([[true, false], [false, true]])),
-        ("UINT8", json!([[0, 255], [7, 8]])),
-        ("UINT16", json!([[0, 65535], [7, 8]])),
-        ("UINT32", json!([[0, 4294967295u64], [7, 8]])),
-        ("UINT64", json!([[0, 18446744073709551615u64], [7, 8]])),
-        ("INT8", json!([[-128, 127], [-1, 0]])),
-        ("INT16", json!([[-32768, 32767], [-1, 0]])),
-        ("INT32", json!([[-2147483648i64, 2147483647], [-1, 0]])),
-        ("INT64", json!([[-9223372036854775808i64, 9223372036854775807i64], [-1, 0]])),
-        ("FP16", json!([[0.5, -1.25], [2048.0, 0.0]])),
-        ("BF16", json!([[0.5, -1.25], [256.0, 0.0]])),
-        ("FP32", json!([[0.1, -1.25], [3.4e38, 0.0]])),
-        ("FP64", json!([[0.1, -1.25], [1.7e308, 0.0]])),
-        ("BYTES", json!([["a", ""], ["héllo", "x y"]])),
-    ]
-}
+use common::all_types::{assert_echoed, json_request};
 
 /// One [2, 2] input per datatype, contents left to the caller.
 pub(crate) fn all_types_inputs(values: &[(&str, Value)]) -> Vec<InferInputTensor> {
@@ -33,22 +14,6 @@ pub(crate) fn all_types_inputs(values: &[(&str, Value)]) -> Vec<InferInputTensor
             ..Default::default()
         })
         .collect()
-}
-
-pub(crate) fn flat(v: &Value) -> Vec<Value> {
-    match v {
-        Value::Array(items) => items.iter().flat_map(flat).collect(),
-        other => vec![other.clone()],
-    }
-}
-
-/// The same element as the reference (floats compared at the tensor's precision).
-pub(crate) fn same_element(datatype: &str, got: &Value, want: &Value) -> bool {
-    match datatype {
-        "FP16" | "BF16" | "FP32" => got.as_f64().map(|g| g as f32) == want.as_f64().map(|w| w as f32),
-        "FP64" => got.as_f64() == want.as_f64(),
-        _ => got == want,
-    }
 }
 
 pub(crate) fn raw_bytes(datatype: &str, value: &Value) -> Vec<u8> {
@@ -75,28 +40,9 @@ async fn every_datatype_round_trips_over_json_binary_and_grpc() {
     let values = all_types_values();
 
     // REST, JSON data (nested arrays).
-    let inputs: Vec<Value> = values
-        .iter()
-        .map(|(dt, data)| json!({ "name": format!("INPUT_{dt}"), "datatype": dt, "shape": [2, 2], "data": data }))
-        .collect();
-    let (status, body) = server.post_json("/v2/models/all-types/infer", &json!({ "inputs": inputs })).await;
+    let (status, body) = server.post_json("/v2/models/all-types/infer", &json_request(&values)).await;
     assert_eq!(status, 200, "{body}");
-    let outputs: HashMap<String, Value> = body["outputs"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .map(|o| (o["name"].as_str().expect("name").to_owned(), o.clone()))
-        .collect();
-    for (dt, data) in &values {
-        let out = &outputs[&format!("OUTPUT_{dt}")];
-        assert_eq!(out["datatype"], *dt);
-        assert_eq!(out["shape"], json!([2, 2]));
-        let (got, want) = (flat(&out["data"]), flat(data));
-        assert_eq!(got.len(), 4, "{dt}");
-        for (g, w) in got.iter().zip(&want) {
-            assert!(same_element(dt, g, w), "{dt}: got {g}, sent {w}");
-        }
-    }
+    assert_echoed(&body, &values);
 
     // REST, binary data both ways.
     let mut binary = Vec::new();

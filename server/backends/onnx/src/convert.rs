@@ -124,6 +124,22 @@ pub fn to_value(t: &Tensor) -> Result<DynValue, BackendError> {
     value.map_err(|e| backend_err(&t.name, e))
 }
 
+/// The outputs `specs` names, in their order, copied out of a run's results.
+pub fn outputs_of(
+    results: &ort::session::SessionOutputs<'_>,
+    specs: &[TensorSpec],
+) -> Result<Vec<Tensor>, BackendError> {
+    specs
+        .iter()
+        .map(|spec| {
+            let value = results
+                .get(&spec.name)
+                .ok_or_else(|| BackendError::Run(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
+            from_value(&spec.name, spec.datatype, value)
+        })
+        .collect()
+}
+
 /// Copies an ONNX Runtime output into a sluice tensor of `datatype`.
 pub fn from_value(name: &str, datatype: DataType, value: &DynValue) -> Result<Tensor, BackendError> {
     macro_rules! typed {

@@ -113,15 +113,7 @@ impl BoundRun {
             self.binding.bind_output_to_device(spec.name.as_str(), &self.readable).map_err(failed)?;
         }
         let results = session.run_binding(&self.binding).map_err(failed)?;
-        outputs
-            .iter()
-            .map(|spec| {
-                let value = results
-                    .get(&spec.name)
-                    .ok_or_else(|| BackendError::Run(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
-                convert::from_value(&spec.name, spec.datatype, value)
-            })
-            .collect()
+        convert::outputs_of(&results, outputs)
     }
 }
 

@@ -132,17 +132,7 @@ impl Backend for OnnxBackend {
             .map(|t| convert::to_value(t).map(|v| (t.name.as_str(), v)))
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = self.session.run(inputs).map_err(|e| BackendError::Run(format!("ONNX Runtime failed: {e}")))?;
-        let outputs = self
-            .metadata
-            .outputs
-            .iter()
-            .map(|spec| {
-                let value = outputs
-                    .get(&spec.name)
-                    .ok_or_else(|| BackendError::Run(format!("ONNX Runtime returned no output '{}'", spec.name)))?;
-                convert::from_value(&spec.name, spec.datatype, value)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = convert::outputs_of(&outputs, &self.metadata.outputs)?;
         Ok(BatchOutput { outputs })
     }
 }
