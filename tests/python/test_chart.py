@@ -228,6 +228,8 @@ def test_kserve_runtime_declares_grpc_metrics_and_formats():
     gpu_isvc = by_kind(render("gpu-values.yaml"), "InferenceService")[0]["spec"]["predictor"]
     assert gpu_isvc["model"]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu_isvc["tolerations"])
+    gpu_runtime = by_kind(render("gpu-values.yaml"), "ServingRuntime")[0]["spec"]["containers"][0]
+    assert "--gpu-memory-budget=20Gi" in gpu_runtime["args"]
 
 
 def test_gpu_values_request_gpus_and_tolerate_their_taint():
@@ -237,6 +239,9 @@ def test_gpu_values_request_gpus_and_tolerate_their_taint():
     assert pod["runtimeClassName"] == "nvidia"
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    assert "--gpu-memory-budget=20Gi" in pod["containers"][0]["args"]
+    default_args = by_kind(render("default-values.yaml"), "Deployment")[0]["spec"]["template"]["spec"]
+    assert not any(a.startswith("--gpu-memory-budget") for a in default_args["containers"][0]["args"])
 
 
 def test_sidecars_drift_in_the_pod_points_at_the_trainer():

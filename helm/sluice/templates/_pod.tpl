@@ -110,6 +110,9 @@ spec:
         {{- else if .Values.tls.clientCA.secretName }}
         {{- fail "tls.clientCA needs tls.secretName: client certificates are asked for in the TLS handshake" }}
         {{- end }}
+        {{- if and .Values.gpu.enabled .Values.gpu.memoryBudget }}
+        - --gpu-memory-budget={{ .Values.gpu.memoryBudget }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
