@@ -36,7 +36,15 @@ check() {
   local nvidia
   nvidia=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + '/nvidia')" 2>/dev/null || true)
   local libs="$kit/ort"
-  for lib in "$nvidia"/*/lib; do libs="$libs:$lib"; done
+  for lib in /usr/local/cuda/lib64 "$nvidia"/*/lib; do [ -d "$lib" ] && libs="$libs:$lib"; done
+  # cudarc opens libnvrtc.so or libnvrtc.so.12; CUDA 13's Python package has only libnvrtc.so.13.
+  mkdir -p "$kit/shim"
+  if ! ls /usr/local/cuda/lib64/libnvrtc.so > /dev/null 2>&1; then
+    local nvrtc
+    nvrtc=$(ls "$nvidia"/*/lib/libnvrtc.so.* 2> /dev/null | grep -v builtins | head -1 || true)
+    [ -n "$nvrtc" ] && ln -sf "$nvrtc" "$kit/shim/libnvrtc.so"
+  fi
+  libs="$kit/shim:$libs"
   export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export ORT_DYLIB_PATH="$kit/ort/libonnxruntime.so.$ORT_VERSION"
   out=${OUT:-/tmp/gpu-out}

@@ -43,7 +43,7 @@ impl DeviceSegments {
     pub fn new(ordinal: usize) -> Result<Self, DeviceError> {
         crate::check_cuda_device(ordinal)?;
         let context = CudaContext::new(ordinal).map_err(driver)?;
-        let module = context.load_module(compile()?).map_err(driver)?;
+        let module = context.load_module(crate::nvrtc::compile_for(SOURCE, &context)?).map_err(driver)?;
         let function = module.load_function(KERNEL).map_err(driver)?;
         Ok(DeviceSegments { context, function })
     }

@@ -31,7 +31,7 @@ impl DeviceTopK {
         crate::check_cuda_device(ordinal)?;
         let driver = |e: cudarc::driver::DriverError| DeviceError::Driver(e.to_string());
         let context = CudaContext::new(ordinal).map_err(driver)?;
-        let module = context.load_module(compile()?).map_err(driver)?;
+        let module = context.load_module(crate::nvrtc::compile_for(SOURCE, &context)?).map_err(driver)?;
         let function = module.load_function(KERNEL).map_err(driver)?;
         Ok(DeviceTopK { context, function })
     }
