@@ -17,6 +17,9 @@ pub fn with_device(
     let Device::Cuda(ordinal) = device else {
         return Ok(builder);
     };
+    // The driver's own answer first: "no driver" or "device 3 of 1" says more
+    // than the provider's registration failure would.
+    sluice_kernels::check_cuda_device(ordinal).map_err(|e| BackendError::Load(format!("cuda:{ordinal}: {e}")))?;
     let id = i32::try_from(ordinal).map_err(|_| BackendError::Config(format!("bad CUDA ordinal {ordinal}")))?;
     let mut cuda = ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph);
     if let Some(limit) = options.gpu_mem_limit {
@@ -39,9 +42,12 @@ pub fn with_device(
         providers.push(trt.build().error_on_failure());
     }
     providers.push(cuda.build().error_on_failure());
-    builder
-        .with_execution_providers(providers)
-        .map_err(|e| BackendError::Load(format!("cannot use CUDA device {ordinal}: {e}")))
+    builder.with_execution_providers(providers).map_err(|e| {
+        BackendError::Load(format!(
+            "cannot use CUDA device {ordinal}: {e} (GPU models need ORT_DYLIB_PATH to point at the onnxruntime-gpu \
+                 library)"
+        ))
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
