@@ -174,7 +174,7 @@ def check_swap(server, results):
 
 def check_memory_cycles(server, results, cycles, gpu):
     x = np.full((8, 30), 0.5, dtype=np.float32)
-    used, charged = [], []
+    used, charged, driver = [], [], []
     for i in range(cycles):
         assert server.load("heavy-gpu").status_code == 200
         for _ in range(5):
@@ -183,11 +183,14 @@ def check_memory_cycles(server, results, cycles, gpu):
         assert server.unload("heavy-gpu").status_code == 200
         assert server.metric("model_gpu_memory_bytes", model="heavy-gpu") is None, "the series goes with the version"
         used.append(gpu_used_mib() if gpu else server.resident_mib())
+        if gpu:
+            driver.append(int((server.metric("gpu_memory_used_bytes", device="cuda:0") or -(1 << 20)) // (1 << 20)))
     results["memory_cycles"] = {"cycles": cycles, "used_mib_after_first": used[0], "used_mib_after_last": used[-1],
                                 "used_mib_trace": used[::10], "charged_bytes_first": charged[0],
-                                "charged_bytes_last": charged[-1]}
+                                "charged_bytes_last": charged[-1], "gpu_memory_used_mib_metric": driver[::10]}
     assert used[-1] - used[0] <= 64, results["memory_cycles"]
     assert not gpu or (charged[0] or 0) > 0, "each load is charged its device memory"
+    assert not gpu or all(m >= 0 for m in driver), "gpu_memory_used_bytes follows the device"
 
 
 def check_budget(sluice, repo, port, log, results):

@@ -12,7 +12,7 @@ EXPORTED = {
     "model_loaded", "model_load_duration_seconds", "model_swaps_total", "process_resident_memory_bytes",
 }
 # Exported only by servers with GPU models loaded.
-GPU = {"model_gpu_memory_bytes"}
+GPU = {"model_gpu_memory_bytes", "gpu_memory_used_bytes", "gpu_memory_total_bytes"}
 # Exported by the sluice-drift sidecar (tests/python/test_drift_e2e.py scrapes them).
 DRIFT = {
     "model_feature_drift_score", "model_drift_share", "model_drift_detected", "model_drift_window_samples",
@@ -26,7 +26,7 @@ def test_dashboard_queries_only_exported_metrics():
     assert len(exprs) >= 8
     used = set()
     for expr in exprs:
-        for name in re.findall(r"\b((?:model|process)_[a-z_]+)", expr):
+        for name in re.findall(r"\b((?:model|process|gpu)_[a-z_]+)", expr):
             used.add(re.sub(r"_(bucket|sum|count)$", "", name))
     assert used <= EXPORTED | GPU | DRIFT, used - EXPORTED - GPU - DRIFT
     titles = " ".join(p["title"] for p in dashboard["panels"])

@@ -10,7 +10,7 @@
 //! serving. The charge is released when the version has drained and its
 //! instances have dropped their sessions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,6 +30,8 @@ pub struct GpuMemory {
     charges: Mutex<HashMap<usize, Vec<Charge>>>,
     /// Held for a whole GPU load, so measurements do not overlap.
     loading: Mutex<()>,
+    /// Every GPU a load has been placed on.
+    seen: Mutex<BTreeSet<usize>>,
     next_id: AtomicU64,
 }
 
@@ -54,11 +56,18 @@ fn gib(bytes: u64) -> String {
 }
 
 impl GpuMemory {
-    /// Measured with the CUDA driver (`cuMemGetInfo`), gauge registered on `registry`.
+    /// Measured with the CUDA driver (`cuMemGetInfo`), its gauge and the
+    /// devices' own (`gpu_devices.rs`) registered on `registry`.
     pub fn register(registry: &Registry, budget: Option<u64>) -> prometheus::Result<Arc<Self>> {
         let memory = Self::with_measure(budget, driver_measure())?;
         registry.register(Box::new(memory.gauge.clone()))?;
+        registry.register(Box::new(super::gpu_devices::DeviceMemoryCollector::driver(memory.clone())?))?;
         Ok(memory)
+    }
+
+    /// The GPUs loads have been placed on, in order.
+    pub fn devices_seen(&self) -> Vec<usize> {
+        lock(&self.seen).iter().copied().collect()
     }
 
     /// Measured with the CUDA driver, its gauge on no registry.
@@ -78,6 +87,7 @@ impl GpuMemory {
             gauge,
             charges: Mutex::default(),
             loading: Mutex::default(),
+            seen: Mutex::default(),
             next_id: AtomicU64::new(1),
         }))
     }
@@ -143,6 +153,7 @@ impl GpuMemory {
                 }
             }
         }
+        lock(&self.seen).extend(gpus.iter().copied());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut charges = lock(&self.charges);

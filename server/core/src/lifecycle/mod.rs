@@ -3,6 +3,7 @@
 //! It shares the model table with `Inference`, which only reads it.
 
 mod control;
+pub mod gpu_devices;
 pub mod gpu_memory;
 pub mod local_registry;
 pub mod registry;
