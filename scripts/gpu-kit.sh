@@ -34,7 +34,7 @@ check() {
   fi
   # The CUDA 13 libraries ONNX Runtime links (cuBLAS, cuRAND, cuDNN, cudart) come with the machine's Python.
   local nvidia
-  nvidia=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + '/nvidia')" 2>/dev/null || true)
+  nvidia=$(python3 -c "import nvidia; print(list(nvidia.__path__)[0])" 2>/dev/null || true)
   local libs="$kit/ort"
   for lib in /usr/local/cuda/lib64 "$nvidia"/*/lib; do [ -d "$lib" ] && libs="$libs:$lib"; done
   # cudarc opens libnvrtc.so or libnvrtc.so.12; CUDA 13's Python package has only libnvrtc.so.13.
