@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_backend_candle::CandleLoader;
 use sluice_backend_onnx::{OnnxLoader, find_onnxruntime};
+use sluice_core::lifecycle::gpu_devices::DeviceMemoryCollector;
 use sluice_core::lifecycle::gpu_memory::GpuMemory;
 use sluice_core::metrics::{Metrics, Role};
 use sluice_core::model::repository;
@@ -132,6 +133,7 @@ impl App {
         let table = Arc::new(ModelTable::default());
         let inference = Arc::new(Inference::new(table.clone(), limits, metrics.clone()));
         let gpu_memory = GpuMemory::register(&metrics_registry, config.gpu_memory_budget)?;
+        metrics_registry.register(Box::new(DeviceMemoryCollector::driver(gpu_memory.clone())?))?;
         let lifecycle = Arc::new(
             Lifecycle::new(table, loaders, metrics, source, mode)
                 .with_model_defaults(defaults)

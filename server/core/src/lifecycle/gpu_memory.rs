@@ -56,12 +56,10 @@ fn gib(bytes: u64) -> String {
 }
 
 impl GpuMemory {
-    /// Measured with the CUDA driver (`cuMemGetInfo`), its gauge and the
-    /// devices' own (`gpu_devices.rs`) registered on `registry`.
+    /// Measured with the CUDA driver (`cuMemGetInfo`), its gauge registered on `registry`.
     pub fn register(registry: &Registry, budget: Option<u64>) -> prometheus::Result<Arc<Self>> {
         let memory = Self::with_measure(budget, driver_measure())?;
         registry.register(Box::new(memory.gauge.clone()))?;
-        registry.register(Box::new(super::gpu_devices::DeviceMemoryCollector::driver(memory.clone())?))?;
         Ok(memory)
     }
 
