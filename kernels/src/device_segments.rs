@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, HostSlice, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::Ptx;
 
 use crate::DeviceError;
 use crate::segments::{Segment, check, gather_plan, scatter_plan};
@@ -22,11 +21,6 @@ const KERNEL: &str = "copy_segments";
 const THREADS: u32 = 256;
 /// Blocks stride over segments beyond this many.
 const MAX_BLOCKS: usize = 65_535;
-
-/// Compiles the kernel to PTX; needs NVRTC, not a GPU.
-pub fn compile() -> Result<Ptx, DeviceError> {
-    crate::nvrtc::compile(SOURCE)
-}
 
 fn driver(e: cudarc::driver::DriverError) -> DeviceError {
     DeviceError::Driver(e.to_string())
@@ -41,10 +35,7 @@ pub struct DeviceSegments {
 impl DeviceSegments {
     /// Compiles and loads the kernel on device `ordinal`.
     pub fn new(ordinal: usize) -> Result<Self, DeviceError> {
-        crate::check_cuda_device(ordinal)?;
-        let context = CudaContext::new(ordinal).map_err(driver)?;
-        let module = context.load_module(crate::nvrtc::compile_for(SOURCE, &context)?).map_err(driver)?;
-        let function = module.load_function(KERNEL).map_err(driver)?;
+        let (context, function) = crate::nvrtc::load_kernel(ordinal, SOURCE, KERNEL)?;
         Ok(DeviceSegments { context, function })
     }
 

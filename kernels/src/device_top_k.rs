@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::Ptx;
 
 use crate::DeviceError;
 
@@ -13,11 +12,6 @@ pub const SOURCE: &str = include_str!("../cuda/top_k.cu");
 const KERNEL: &str = "top_k_rows_f32";
 /// Threads per block; the source's `TOP_K_THREADS`.
 const THREADS: u32 = 256;
-
-/// Compiles the kernel to PTX; needs NVRTC, not a GPU.
-pub fn compile() -> Result<Ptx, DeviceError> {
-    crate::nvrtc::compile(SOURCE)
-}
 
 /// The top-k kernel loaded on one device.
 pub struct DeviceTopK {
@@ -28,11 +22,7 @@ pub struct DeviceTopK {
 impl DeviceTopK {
     /// Compiles and loads the kernel on device `ordinal`.
     pub fn new(ordinal: usize) -> Result<Self, DeviceError> {
-        crate::check_cuda_device(ordinal)?;
-        let driver = |e: cudarc::driver::DriverError| DeviceError::Driver(e.to_string());
-        let context = CudaContext::new(ordinal).map_err(driver)?;
-        let module = context.load_module(crate::nvrtc::compile_for(SOURCE, &context)?).map_err(driver)?;
-        let function = module.load_function(KERNEL).map_err(driver)?;
+        let (context, function) = crate::nvrtc::load_kernel(ordinal, SOURCE, KERNEL)?;
         Ok(DeviceTopK { context, function })
     }
 

@@ -1,6 +1,8 @@
 //! Compiling the CUDA C sources in `kernels/cuda` at run time with NVRTC.
 
-use cudarc::driver::CudaContext;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction};
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
 use crate::DeviceError;
@@ -45,6 +47,16 @@ pub fn compile_for(source: &str, context: &CudaContext) -> Result<Ptx, DeviceErr
     let own = format!("compute_{major}{minor}");
     let archs: Vec<&'static str> = OWN.iter().copied().filter(|a| *a == own).chain(PORTABLE).collect();
     compile_for_archs(source, &archs)
+}
+
+/// Compiles `source` for device `ordinal` and loads its function `name`.
+pub fn load_kernel(ordinal: usize, source: &str, name: &str) -> Result<(Arc<CudaContext>, CudaFunction), DeviceError> {
+    crate::check_cuda_device(ordinal)?;
+    let driver = |e: cudarc::driver::DriverError| DeviceError::Driver(e.to_string());
+    let context = CudaContext::new(ordinal).map_err(driver)?;
+    let module = context.load_module(compile_for(source, &context)?).map_err(driver)?;
+    let function = module.load_function(name).map_err(driver)?;
+    Ok((context, function))
 }
 
 /// The first of `archs` NVRTC compiles `source` for; the first error otherwise.

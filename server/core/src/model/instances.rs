@@ -69,11 +69,6 @@ impl InstancesConfig {
         }
     }
 
-    /// How many instances run in all.
-    pub fn total(&self) -> usize {
-        self.count * self.gpus().len().max(1)
-    }
-
     /// The devices as one label value: `cpu`, `cuda:0` or `cuda:0,cuda:1`.
     pub fn label(&self) -> String {
         match self.device {
@@ -96,7 +91,7 @@ mod tests {
     fn one_device_runs_every_instance() {
         let cpu = parse("count = 3").expect("valid");
         assert_eq!(cpu.placements(), vec![Device::Cpu; 3]);
-        assert_eq!((cpu.gpus(), cpu.label(), cpu.total()), (vec![], "cpu".to_owned(), 3));
+        assert_eq!((cpu.gpus(), cpu.label(), cpu.placements().len()), (vec![], "cpu".to_owned(), 3));
         let gpu = parse("count = 2\ndevice = \"cuda:1\"").expect("valid");
         assert_eq!(gpu.placements(), vec![Device::Cuda(1); 2]);
         assert_eq!((gpu.gpus(), gpu.label()), (vec![1], "cuda:1".to_owned()));
@@ -106,7 +101,7 @@ mod tests {
     fn devices_spread_count_instances_over_each_gpu_like_triton() {
         let spread = parse("count = 2\ndevice = \"cuda\"\ndevices = [0, 1]").expect("valid");
         assert_eq!(spread.placements(), vec![Device::Cuda(0), Device::Cuda(0), Device::Cuda(1), Device::Cuda(1)]);
-        assert_eq!((spread.total(), spread.label()), (4, "cuda:0,cuda:1".to_owned()));
+        assert_eq!((spread.placements().len(), spread.label()), (4, "cuda:0,cuda:1".to_owned()));
         let triton_name = parse("device = \"cuda:2\"\ngpus = [3, 2]").expect("gpus is an alias");
         assert_eq!(triton_name.placements(), vec![Device::Cuda(3), Device::Cuda(2)]);
     }
