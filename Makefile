@@ -49,10 +49,14 @@ lint:
 
 # The GPU paths must compile on machines without CUDA (ort's CUDA EP, cudarc
 # with dynamic loading), and the CUDA kernels must compile with NVRTC (which
-# needs no GPU); nothing runs on a GPU here.
+# needs no GPU); nothing runs on a GPU here. candle's CUDA backend needs nvcc
+# (CUDA 13 from PyPI, scripts/cuda-toolchain.sh) and is checked, not linked:
+# it links the driver's libcuda.so.1, which only GPU hosts have.
 cuda-check:
 	$(CARGO) build -p sluice --features cuda
 	CARGO=$(CARGO) bash scripts/nvrtc-check.sh
+	eval "$$(bash scripts/cuda-toolchain.sh env)" && $(CARGO) clippy -p sluice -p sluice-backend-candle \
+	  -p sluice-kernels --features sluice/cuda,sluice/candle-cuda --all-targets -- -D warnings
 
 ci: lint cuda-check test
 

@@ -3,6 +3,8 @@
 //! With the `cuda` feature, the CUDA driver is loaded at run time through
 //! cudarc (`dynamic-loading`), so the binary starts on CPU-only hosts and
 //! reports "no CUDA device" as an error instead of failing to link or panic.
+//! A build with candle's CUDA backend (`linked-cuda`) links the libraries
+//! instead, as candle requires: that binary needs them to start at all.
 
 #[cfg(feature = "cuda")]
 pub mod device_segments;
@@ -29,15 +31,28 @@ pub enum DeviceError {
 /// Number of CUDA devices the driver reports.
 #[cfg(feature = "cuda")]
 pub fn cuda_device_count() -> Result<usize, DeviceError> {
-    // CudaContext::new panics without the driver library: check first.
-    // SAFETY: only probes whether the driver library can be opened.
-    #[allow(unsafe_code)]
-    let present = unsafe { cudarc::driver::sys::is_culib_present() };
-    if !present {
+    if !driver_library_present() {
         return Err(DeviceError::NoDriver);
     }
     let count = cudarc::driver::CudaContext::device_count().map_err(|e| DeviceError::Driver(e.to_string()))?;
     usize::try_from(count).map_err(|_| DeviceError::Driver(format!("device count {count}")))
+}
+
+/// Whether the driver library can be used: CudaContext::new panics when
+/// cudarc cannot open it, so it is asked first.
+#[cfg(all(feature = "cuda", not(feature = "linked-cuda")))]
+fn driver_library_present() -> bool {
+    // SAFETY: only probes whether the driver library can be opened.
+    #[allow(unsafe_code)]
+    unsafe {
+        cudarc::driver::sys::is_culib_present()
+    }
+}
+
+/// Linked at build time: the binary would not have started without it.
+#[cfg(feature = "linked-cuda")]
+fn driver_library_present() -> bool {
+    true
 }
 
 /// Number of CUDA devices the driver reports.

@@ -27,6 +27,13 @@ const OWN: [&str; 11] = [
 ];
 
 /// Whether NVRTC (libnvrtc.so) can be loaded on this host.
+#[cfg(feature = "linked-cuda")]
+pub fn nvrtc_available() -> bool {
+    true
+}
+
+/// Whether NVRTC (libnvrtc.so) can be loaded on this host.
+#[cfg(not(feature = "linked-cuda"))]
 pub fn nvrtc_available() -> bool {
     // SAFETY: only probes whether the library can be opened.
     #[allow(unsafe_code)]

@@ -99,12 +99,24 @@ fn candle_device(device: Device) -> Result<CandleDevice, BackendError> {
         Device::Cpu => Ok(CandleDevice::Cpu),
         #[cfg(feature = "candle-cuda")]
         Device::Cuda(n) => {
-            CandleDevice::new_cuda(n).map_err(|e| BackendError::Load(format!("cannot open CUDA device {n}: {e}")))
+            // The driver's own answer first ("device 3 of 1"), as for ONNX models.
+            sluice_kernels::check_cuda_device(n).map_err(|e| BackendError::Load(format!("cuda:{n}: {e}")))?;
+            CandleDevice::new_cuda(n)
+                .map_err(|e| BackendError::Load(format!("cannot open CUDA device {n}: {}", without_backtrace(&e))))
         }
         #[cfg(not(feature = "candle-cuda"))]
         Device::Cuda(_) => {
             Err(BackendError::Config(format!("device {device} needs a build with `--features candle-cuda`")))
         }
+    }
+}
+
+/// candle's message without the backtrace it attaches when RUST_BACKTRACE
+/// is set: a load failure's reason is shown in the repository index.
+pub(crate) fn without_backtrace(error: &candle_core::Error) -> String {
+    match error {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(inner),
+        other => other.to_string(),
     }
 }
 
@@ -135,7 +147,8 @@ impl Backend for CandleBackend {
 
     fn infer(&mut self, batch: Batch) -> Result<BatchOutput, BackendError> {
         let input = batch.inputs.first().ok_or_else(|| BackendError::Run("no input tensor in the batch".into()))?;
-        let data = self.run(input).map_err(|e| BackendError::Run(format!("candle failed: {e}")))?;
+        let data =
+            self.run(input).map_err(|e| BackendError::Run(format!("candle failed: {}", without_backtrace(&e))))?;
         let (_, out_features) = self.mlp.features();
         let mut shape = input.shape.clone();
         if let Some(last) = shape.last_mut() {

@@ -71,19 +71,21 @@ pub struct Mlp {
 impl Mlp {
     pub fn load(path: &Path, spec: &MlpSpec, dtype: DType, device: &Device) -> Result<Self, BackendError> {
         let fail = |e: &dyn std::fmt::Display| BackendError::Load(format!("cannot load {}: {e}", path.display()));
-        let mut weights = candle_core::safetensors::load(path, device).map_err(|e| fail(&e))?;
+        let mut weights =
+            candle_core::safetensors::load(path, device).map_err(|e| fail(&crate::without_backtrace(&e)))?;
         let mut take = |name: &str| -> Result<Tensor, BackendError> {
             weights
                 .remove(name)
                 .ok_or_else(|| fail(&format!("no tensor named '{name}'")))?
                 .to_dtype(dtype)
-                .map_err(|e| fail(&e))
+                .map_err(|e| fail(&crate::without_backtrace(&e)))
         };
         let mut layers = Vec::with_capacity(spec.layers.len());
         let mut dims: Vec<(usize, usize)> = Vec::new();
         for layer in &spec.layers {
             let weight = take(&layer.weight)?;
-            let (out_f, in_f) = weight.dims2().map_err(|e| fail(&format!("'{}': {e}", layer.weight)))?;
+            let (out_f, in_f) =
+                weight.dims2().map_err(|e| fail(&format!("'{}': {}", layer.weight, crate::without_backtrace(&e))))?;
             if let Some(&(_, prev_out)) = dims.last()
                 && prev_out != in_f
             {
