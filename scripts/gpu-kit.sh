@@ -10,6 +10,7 @@
 # Then, on the GPU machine, one call per part (back to back: a machine idle
 # for 30 s is given back, and with it what the calls left in /tmp/kit):
 #   carry [".gpu/bin"]        command: bash scripts/gpu-kit.sh receive
+#   carry [".gpu/candle"]     command: bash scripts/gpu-kit.sh receive
 #   carry [".gpu/ort-N"]      command: bash scripts/gpu-kit.sh receive   (each N)
 #   (no carry)                command: bash scripts/gpu-kit.sh check     # tests and benches, results in $OUT
 set -euo pipefail
@@ -20,7 +21,7 @@ kit=/tmp/kit
 
 receive() {
   mkdir -p "$kit"
-  for dir in .gpu/bin .gpu/ort-*; do
+  for dir in .gpu/bin .gpu/candle .gpu/ort-*; do
     [ -d "$dir" ] && cp -r "$dir" "$kit/" && echo "received $dir"
   done
   ls -la "$kit"
@@ -54,7 +55,14 @@ check() {
   echo "== kernels on the device (top-k, segment copy) =="
   "$kit/bin/kernels-tests" --ignored --test-threads 1 2>&1 | tee "$out/kernels.txt" || status=1
   echo "== serving checks (tests/gpu/check_gpu.py) =="
-  python3 tests/gpu/check_gpu.py --sluice "$kit/bin/sluice" --out "$out" 2>&1 | tee "$out/check.txt" || status=1
+  # The candle build links the CUDA libraries; the machine's Python has them (cuBLAS, cuRAND, NVRTC, cudart 13).
+  local candle=()
+  if [ -f "$kit/candle/sluice-candle-cuda.xz" ]; then
+    xz -dc "$kit/candle/sluice-candle-cuda.xz" > "$kit/sluice-candle-cuda" && chmod +x "$kit/sluice-candle-cuda"
+    ldd "$kit/sluice-candle-cuda" | grep "not found" && status=1
+    candle=(--sluice-candle "$kit/sluice-candle-cuda")
+  fi
+  python3 tests/gpu/check_gpu.py --sluice "$kit/bin/sluice" "${candle[@]}" --out "$out" 2>&1 | tee "$out/check.txt" || status=1
   echo "== benches (benches/gpu.sh) =="
   SLUICE="$kit/bin/sluice" BENCH="$kit/bin/sluice-bench" RAW="$kit/bin/ort-batch-rate" \
     bash benches/gpu.sh 2>&1 | tee "$out/bench.txt" || status=1
@@ -74,10 +82,17 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get('reason') == 'compiler-artifact' and m.get('executable') and m['target']['name'] == 'sluice_kernels':
         print(m['executable'])")
-  rm -rf .gpu && mkdir -p .gpu/bin
+  rm -rf .gpu && mkdir -p .gpu/bin .gpu/candle
   cp "$target/release/sluice" "$target/release/sluice-bench" "$target/release/ort-batch-rate" .gpu/bin/
   cp "$tests" .gpu/bin/kernels-tests
   strip .gpu/bin/*
+  # candle's CUDA backend: nvcc and the libraries it links come from PyPI (scripts/cuda-toolchain.sh).
+  (
+    eval "$(bash scripts/cuda-toolchain.sh link-env)"
+    CARGO_TARGET_DIR=$target cargo build --release --locked --features cuda,candle-cuda --bin sluice
+    strip -o .gpu/candle/sluice-candle-cuda "$target/release/sluice"
+  )
+  xz -T0 -6 .gpu/candle/sluice-candle-cuda
 
   local wheel_dir=.gpu-cache
   local wheel="$wheel_dir/onnxruntime_gpu-$ORT_VERSION-cp312-cp312-manylinux_2_28_x86_64.whl"
@@ -97,9 +112,10 @@ for line in sys.stdin:
     mkdir -p ".gpu/ort-$n" && mv "$part" ".gpu/ort-$n/part-$(printf %02d $n)"
     n=$((n + 1))
   done
-  du -sh .gpu/bin .gpu/ort-*
+  du -sh .gpu/bin .gpu/candle .gpu/ort-*
   echo "calls on the GPU machine, back to back:"
   echo "  carry [\".gpu/bin\"]  bash scripts/gpu-kit.sh receive"
+  echo "  carry [\".gpu/candle\"]  bash scripts/gpu-kit.sh receive"
   for ((i = 0; i < n; i++)); do echo "  carry [\".gpu/ort-$i\"]  bash scripts/gpu-kit.sh receive"; done
   echo "  bash scripts/gpu-kit.sh check"
 }

@@ -10,7 +10,10 @@ Uses only what that machine's Python has (numpy, requests, onnx).
   4. 50 load/unload cycles of a 16 MB model give the device memory back
      (the driver's used memory, via nvidia-smi) and model_gpu_memory_bytes
      follows the loads;
-  5. --gpu-memory-budget refuses a load that would exceed it, and the rest serves.
+  5. --gpu-memory-budget refuses a load that would exceed it, and the rest serves;
+  6. with --sluice-candle (a `--features cuda,candle-cuda` build): the candle
+     fraud model on cuda:0 equals the same model on the CPU within 1e-4, alone
+     and batched.
 
 Writes check.json to --out; exits 1 when a check fails.
 """
@@ -29,6 +32,7 @@ import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FRAUD = ROOT / "models" / "fraud-detection"
+FRAUD_CANDLE = ROOT / "models" / "fraud-detection-candle"
 
 
 def gpu_used_mib():
@@ -42,6 +46,13 @@ def add_model(repo, name, toml, versions):
     for version, source in versions.items():
         shutil.copytree(source, repo / name / str(version))
     (repo / name / "model.toml").write_text(toml)
+
+
+def add_candle_model(repo, name, device):
+    """The bundled candle model with its batching made to gather and its instances on `device`."""
+    toml = (FRAUD_CANDLE / "model.toml").read_text().replace("max_queue_delay_us = 0", "max_queue_delay_us = 2000")
+    assert "[instances]" not in toml, "the bundled candle model.toml grew an [instances] table"
+    add_model(repo, name, toml + f'\n[instances]\ndevice = "{device}"\n', {1: FRAUD_CANDLE / "1"})
 
 
 class Server:
@@ -98,12 +109,12 @@ def outputs(body):
     return np.asarray(body["outputs"][0]["data"], dtype=np.float32)
 
 
-def check_equal_to_cpu(server, results, gpu):
+def check_equal_to_cpu(server, results, gpu, cpu_model="fraud-cpu", gpu_model="fraud-gpu", key="equal_to_cpu"):
     rng = np.random.default_rng(0)
     diffs, failures, lock = [], [], threading.Lock()
 
     def compare(x):
-        (s1, cpu), (s2, dev) = server.infer("fraud-cpu", x), server.infer("fraud-gpu", x)
+        (s1, cpu), (s2, dev) = server.infer(cpu_model, x), server.infer(gpu_model, x)
         with lock:
             if s1 == s2 == 200:
                 diffs.append(float(np.max(np.abs(outputs(cpu) - outputs(dev)))))
@@ -121,12 +132,12 @@ def check_equal_to_cpu(server, results, gpu):
     threads = [threading.Thread(target=client, args=(i,)) for i in range(48)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    calls = server.metric("model_batch_size_count", model="fraud-gpu")
-    memory = server.metric("model_gpu_memory_bytes", model="fraud-gpu")
-    results["equal_to_cpu"] = {"requests": len(diffs) + len(failures), "max_abs_diff": max(diffs, default=None),
-                               "failures": [str(f)[:300] for f in failures[:3]], "device_calls": calls,
-                               "model_gpu_memory_bytes": memory}
-    assert not failures and max(diffs) <= 1e-4, results["equal_to_cpu"]
+    calls = server.metric("model_batch_size_count", model=gpu_model)
+    memory = server.metric("model_gpu_memory_bytes", model=gpu_model)
+    results[key] = {"requests": len(diffs) + len(failures), "max_abs_diff": max(diffs, default=None),
+                    "failures": [str(f)[:300] for f in failures[:3]], "device_calls": calls,
+                    "model_gpu_memory_bytes": memory}
+    assert not failures and max(diffs) <= 1e-4, results[key]
     assert calls is not None and calls < 4 + 48 * 5, "concurrent requests should have shared calls"
     assert not gpu or (memory or 0) > 0, "the GPU version's memory is reported"
 
@@ -207,12 +218,28 @@ def check_budget(sluice, repo, port, log, results):
         server.stop()
 
 
+def check_candle(sluice, port, log, device, results):
+    """The candle backend on `device` against itself on the CPU, in a server of that build."""
+    repo = pathlib.Path(tempfile.mkdtemp(prefix="sluice-candle-"))
+    add_candle_model(repo, "candle-cpu", "cpu")
+    add_candle_model(repo, "candle-gpu", device)
+    server = Server(sluice, repo, port, log)
+    try:
+        for model in ["candle-cpu", "candle-gpu"]:
+            response = server.load(model)
+            assert response.status_code == 200, f"{model}: {response.text}"
+        check_equal_to_cpu(server, results, device != "cpu", "candle-cpu", "candle-gpu", "candle")
+    finally:
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sluice", required=True)
     parser.add_argument("--out", default=".")
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--port", type=int, default=18710, help="HTTP port (gRPC: the next one; budget check: +10)")
+    parser.add_argument("--sluice-candle", help="a --features cuda,candle-cuda build: also check candle on the device")
     parser.add_argument("--device", default="cuda:0",
                         help="cpu runs the same checks on the CPU (the script's own test) and skips the GPU-only ones")
     args = parser.parse_args()
@@ -255,6 +282,13 @@ def main():
             failed.append(name)
             print(f"FAIL {name}: {e!r} {json.dumps(results.get(name))}")
     server.stop()
+    if args.sluice_candle:
+        try:
+            check_candle(args.sluice_candle, args.port + 20, log, args.device, results)
+            print(f"ok   candle: {json.dumps(results['candle'])}")
+        except Exception as e:
+            failed.append("candle")
+            print(f"FAIL candle: {e!r} {json.dumps(results.get('candle'))}")
     if not gpu:
         results["failed"] = failed
         (out / "check.json").write_text(json.dumps(results, indent=2))
