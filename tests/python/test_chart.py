@@ -230,6 +230,7 @@ def test_kserve_runtime_declares_grpc_metrics_and_formats():
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu_isvc["tolerations"])
     gpu_runtime = by_kind(render("gpu-values.yaml"), "ServingRuntime")[0]["spec"]["containers"][0]
     assert "--gpu-memory-budget=20Gi" in gpu_runtime["args"]
+    assert gpu_runtime["command"] == ["/usr/local/bin/sluice-candle-cuda"], "gpu.candle picks the candle build"
 
 
 def test_gpu_values_request_gpus_and_tolerate_their_taint():
@@ -242,6 +243,9 @@ def test_gpu_values_request_gpus_and_tolerate_their_taint():
     assert "--gpu-memory-budget=20Gi" in pod["containers"][0]["args"]
     default_args = by_kind(render("default-values.yaml"), "Deployment")[0]["spec"]["template"]["spec"]
     assert not any(a.startswith("--gpu-memory-budget") for a in default_args["containers"][0]["args"])
+    # gpu.candle: the image's candle-linked build, which only GPU nodes can start.
+    assert pod["containers"][0]["command"] == ["/usr/local/bin/sluice-candle-cuda"]
+    assert "command" not in default_args["containers"][0], "the image's entrypoint starts on any node"
 
 
 def test_sidecars_drift_in_the_pod_points_at_the_trainer():

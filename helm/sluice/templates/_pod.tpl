@@ -68,6 +68,9 @@ spec:
     - name: sluice
       image: {{ include "sluice.imageRef" (dict "root" .) | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
+      {{- if and .Values.gpu.enabled .Values.gpu.candle }}
+      command: [/usr/local/bin/sluice-candle-cuda]
+      {{- end }}
       args:
         - serve
         - --model-repository={{ .Values.models.repository }}
