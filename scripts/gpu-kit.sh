@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Prepares what the GPU checks need on a lent GPU machine, which has CUDA 13,
 # nvcc and Python but no registry access and takes at most 64 MiB of files
-# per call: the --features cuda binaries built here (x86-64, stripped) and
-# ONNX Runtime's CUDA libraries from the onnxruntime-gpu wheel (built for
-# CUDA 13, as that machine has it), compressed and cut into parts that fit.
+# per call: the --features cuda binaries built here (x86-64, stripped), the
+# candle-cuda build, and the onnxruntime-gpu wheel's package (built for CUDA
+# 13, as that machine has it; its libraries serve sluice, and the package,
+# put on PYTHONPATH, is the Python baseline of benches/gpu.sh), compressed
+# and cut into parts that fit.
 #
 #   bash scripts/gpu-kit.sh      # here: builds .gpu/ and prints the calls to make
 #
@@ -29,14 +31,17 @@ receive() {
 
 check() {
   # Reassemble ONNX Runtime's libraries, then run every GPU check.
-  if [ ! -f "$kit/ort/libonnxruntime.so.$ORT_VERSION" ]; then
+  local capi="$kit/ort/onnxruntime/capi"
+  if [ ! -f "$capi/libonnxruntime.so.$ORT_VERSION" ]; then
     mkdir -p "$kit/ort"
     cat "$kit"/ort-*/part-* | python3 -c "import sys, tarfile; tarfile.open(fileobj=sys.stdin.buffer, mode='r|xz').extractall('$kit/ort')"
   fi
+  # The wheel's package, importable as onnxruntime (it needs only numpy).
+  export PYTHONPATH="$kit/ort${PYTHONPATH:+:$PYTHONPATH}"
   # The CUDA 13 libraries ONNX Runtime links (cuBLAS, cuRAND, cuDNN, cudart) come with the machine's Python.
   local nvidia
   nvidia=$(python3 -c "import nvidia; print(list(nvidia.__path__)[0])" 2>/dev/null || true)
-  local libs="$kit/ort"
+  local libs="$capi"
   for lib in /usr/local/cuda/lib64 "$nvidia"/*/lib; do [ -d "$lib" ] && libs="$libs:$lib"; done
   # cudarc opens libnvrtc.so or libnvrtc.so.12; CUDA 13's Python package has only libnvrtc.so.13.
   mkdir -p "$kit/shim"
@@ -47,7 +52,7 @@ check() {
   fi
   libs="$kit/shim:$libs"
   export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export ORT_DYLIB_PATH="$kit/ort/libonnxruntime.so.$ORT_VERSION"
+  export ORT_DYLIB_PATH="$capi/libonnxruntime.so.$ORT_VERSION"
   out=${OUT:-/tmp/gpu-out}
   mkdir -p "$out"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
@@ -102,9 +107,7 @@ for line in sys.stdin:
   fi
   local staging
   staging=$(mktemp -d)
-  unzip -q -j -o "$wheel" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" \
-    "onnxruntime/capi/libonnxruntime_providers_shared.so" "onnxruntime/capi/libonnxruntime_providers_cuda.so" \
-    -d "$staging"
+  unzip -q -o "$wheel" 'onnxruntime/*' -d "$staging"
   tar -C "$staging" -cf - . | xz -T0 -6 | split -b "$PART_BYTES" -d - .gpu/ort-part-
   rm -rf "$staging"
   local n=0

@@ -1,9 +1,9 @@
 //! The raw runtime's batched throughput: one ONNX Runtime session calling a
 //! model over and over at fixed batch sizes, no server in front. The GPU
 //! bench (benches/gpu.sh) compares sluice's throughput against it at the
-//! batch sizes sluice formed; the issue asked for Python's onnxruntime-gpu,
-//! whose wheel cannot reach the GPU machines, so this calls the same library
-//! from Rust, which is a stricter baseline (no interpreter per call).
+//! batch sizes sluice formed, beside the same loop in Python
+//! (benches/ort_batch_rate.py, the issue's onnxruntime-gpu baseline): this one
+//! calls the library from Rust, a stricter baseline (no interpreter per call).
 //!
 //!   ort-batch-rate MODEL.onnx DEVICE (cpu | cuda:N) SECONDS BATCH [BATCH ...]
 //!
