@@ -51,9 +51,12 @@ lint:
 # with dynamic loading), and the CUDA kernels must compile with NVRTC (which
 # needs no GPU); nothing runs on a GPU here. candle's CUDA backend needs nvcc
 # (CUDA 13 from PyPI, scripts/cuda-toolchain.sh) and is checked, not linked:
-# it links the driver's libcuda.so.1, which only GPU hosts have.
-cuda-check:
+# it links the driver's libcuda.so.1, which only GPU hosts have. The cuda
+# build then runs on this GPU-less host: GPU models fail with the driver's
+# reason and the rest serve (the CPU model needs setup's onnxruntime).
+cuda-check: setup
 	$(CARGO) build -p sluice --features cuda
+	$(CARGO) test -p sluice --features cuda --test cuda_without_gpu
 	CARGO=$(CARGO) bash scripts/nvrtc-check.sh
 	eval "$$(bash scripts/cuda-toolchain.sh env)" && $(CARGO) clippy -p sluice -p sluice-backend-candle \
 	  -p sluice-kernels --features sluice/cuda,sluice/candle-cuda --all-targets -- -D warnings
