@@ -45,11 +45,7 @@ async fn gpu_models_fail_with_the_drivers_reason_and_the_rest_serve() {
     let driver = "no CUDA device: the CUDA driver library (libcuda.so) is not installed";
     let candle = "needs a build with `--features candle-cuda`";
     for (name, why) in [("onnx-gpu", driver), ("onnx-spread", driver), ("candle-gpu", candle)] {
-        let rows = server.index_rows(name, None).await;
-        let row = rows.first().unwrap_or_else(|| panic!("{name} is in the index"));
-        assert_eq!(row["state"], "UNAVAILABLE", "{name}: {row}");
-        let reason = row["reason"].as_str().expect("reason");
-        assert!(reason.contains(why), "{name}: {reason}");
+        server.assert_unavailable_because(name, why).await;
     }
     let body = json!({ "inputs": [fp32_input("features", 2, &features(2, 5))] });
     let (status, out) = server.post_json("/v2/models/fraud-detection/infer", &body).await;

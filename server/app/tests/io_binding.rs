@@ -91,11 +91,7 @@ async fn gpu_settings_on_a_cpu_build_fail_that_model_alone_and_say_why() {
     let server = Server::start(config).await;
     server.wait_loaded(&["fraud-detection"]).await;
     for (name, _, why) in &cases {
-        let rows = server.index_rows(name, None).await;
-        let row = rows.first().unwrap_or_else(|| panic!("{name} is in the index"));
-        assert_eq!(row["state"], "UNAVAILABLE", "{name}: {row}");
-        let reason = row["reason"].as_str().expect("reason");
-        assert!(reason.contains(why), "{name}: {reason}");
+        server.assert_unavailable_because(name, why).await;
     }
     let body = json!({ "inputs": [fp32_input("features", 1, &features(1, 3))] });
     let (status, out) = server.post_json("/v2/models/fraud-detection/infer", &body).await;

@@ -100,4 +100,13 @@ impl Server {
         let body: Value = request.send().await.expect("index").json().await.expect("json");
         body.as_array().expect("index is an array").iter().filter(|r| r["name"] == model).cloned().collect()
     }
+
+    /// `model` failed to load, and the index's reason says `why`.
+    pub async fn assert_unavailable_because(&self, model: &str, why: &str) {
+        let rows = self.index_rows(model, None).await;
+        let row = rows.first().unwrap_or_else(|| panic!("{model} is in the index"));
+        assert_eq!(row["state"], "UNAVAILABLE", "{model}: {row}");
+        let reason = row["reason"].as_str().expect("reason");
+        assert!(reason.contains(why), "{model}: {reason}");
+    }
 }
