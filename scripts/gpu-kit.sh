@@ -15,6 +15,11 @@
 #   carry [".gpu/candle"]     command: bash scripts/gpu-kit.sh receive
 #   carry [".gpu/ort-N"]      command: bash scripts/gpu-kit.sh receive   (each N)
 #   (no carry)                command: bash scripts/gpu-kit.sh check     # tests and benches, results in $OUT
+#
+# Rehearse the kit here before spending device time on it: `receive`, then
+# `KIT_DEVICE=cpu bash scripts/gpu-kit.sh check` runs every step on the CPU
+# (the device kernels are skipped; the candle build needs a libcuda.so.1,
+# e.g. the stand-in of `scripts/cuda-toolchain.sh link-env`, on LD_LIBRARY_PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORT_VERSION=1.31.1
@@ -55,10 +60,13 @@ check() {
   export ORT_DYLIB_PATH="$capi/libonnxruntime.so.$ORT_VERSION"
   out=${OUT:-/tmp/gpu-out}
   mkdir -p "$out"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+  local device=${KIT_DEVICE:-cuda:0}
   status=0
-  echo "== kernels on the device (top-k, segment copy) =="
-  "$kit/bin/kernels-tests" --ignored --test-threads 1 2>&1 | tee "$out/kernels.txt" || status=1
+  if [ "$device" != cpu ]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+    echo "== kernels on the device (top-k, segment copy) =="
+    "$kit/bin/kernels-tests" --ignored --test-threads 1 2>&1 | tee "$out/kernels.txt" || status=1
+  fi
   echo "== serving checks (tests/gpu/check_gpu.py) =="
   # The candle build links the CUDA libraries; the machine's Python has them (cuBLAS, cuRAND, NVRTC, cudart 13).
   local candle=()
@@ -67,9 +75,10 @@ check() {
     ldd "$kit/sluice-candle-cuda" | grep "not found" && status=1
     candle=(--sluice-candle "$kit/sluice-candle-cuda")
   fi
-  python3 tests/gpu/check_gpu.py --sluice "$kit/bin/sluice" "${candle[@]}" --out "$out" 2>&1 | tee "$out/check.txt" || status=1
+  python3 tests/gpu/check_gpu.py --sluice "$kit/bin/sluice" "${candle[@]}" --device "$device" --out "$out" 2>&1 \
+    | tee "$out/check.txt" || status=1
   echo "== benches (benches/gpu.sh) =="
-  SLUICE="$kit/bin/sluice" BENCH="$kit/bin/sluice-bench" RAW="$kit/bin/ort-batch-rate" \
+  DEVICE="$device" SLUICE="$kit/bin/sluice" BENCH="$kit/bin/sluice-bench" RAW="$kit/bin/ort-batch-rate" \
     bash benches/gpu.sh 2>&1 | tee "$out/bench.txt" || status=1
   return $status
 }
