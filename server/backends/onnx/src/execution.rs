@@ -25,6 +25,9 @@ pub fn with_device(
     if let Some(limit) = options.gpu_mem_limit {
         cuda = cuda.with_memory_limit(limit);
     }
+    if let Some(tf32) = options.tf32 {
+        cuda = cuda.with_tf32(tf32);
+    }
     // `error_on_failure`: a GPU model on a host whose driver or CUDA libraries
     // are missing fails its load with ONNX Runtime's reason, instead of
     // silently running on the CPU.

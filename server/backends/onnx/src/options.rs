@@ -10,6 +10,7 @@
 //! tensorrt_fp16 = true
 //! tensorrt_engine_cache = "/var/cache/sluice/trt"
 //! cuda_graph = true                # fixed shapes only (max_batch_size = 0)
+//! tf32 = false                     # exact FP32 MatMul/Conv (ONNX Runtime's default: TF32 on)
 //! io_binding = true                # default: on for GPU instances, off on CPU
 //! ```
 
@@ -40,6 +41,10 @@ pub struct OnnxOptions {
     /// Capture the model as a CUDA graph and replay it.
     #[serde(default)]
     pub cuda_graph: bool,
+    /// TensorFloat-32 for float MatMul and Conv on Ampere and newer: much
+    /// faster, but about three decimal digits, so outputs drift from the
+    /// CPU's by ~1e-3 relative. Unset: ONNX Runtime's default, which is on.
+    pub tf32: Option<bool>,
 }
 
 impl OnnxOptions {
@@ -62,6 +67,7 @@ impl OnnxOptions {
                 ("tensorrt_fp16", self.tensorrt_fp16),
                 ("tensorrt_engine_cache", self.tensorrt_engine_cache.is_some()),
                 ("cuda_graph", self.cuda_graph),
+                ("tf32", self.tf32.is_some()),
             ];
             if let Some((name, _)) = gpu_only.iter().find(|(_, set)| *set) {
                 return bad(format!(
@@ -120,6 +126,10 @@ mod tests {
             "max_batch_size = 8",
         );
         assert_eq!(parsed.gpu_mem_limit, Some(1 << 30));
+        assert_eq!(parsed.tf32, None, "unset: ONNX Runtime's own default");
+        let (exact, _) = options("tf32 = false", "");
+        assert_eq!(exact.tf32, Some(false));
+        assert!(exact.check(Device::Cuda(0), &config).is_ok());
         assert!(parsed.tensorrt && parsed.tensorrt_fp16);
         assert!(parsed.check(Device::Cuda(0), &config).is_ok());
         assert!(parsed.binds_io(Device::Cuda(0)), "GPU instances bind by default");
@@ -131,7 +141,7 @@ mod tests {
 
     #[test]
     fn refuses_options_that_cannot_apply() {
-        for option in ["gpu_mem_limit = 1024", "tensorrt = true", "cuda_graph = true"] {
+        for option in ["gpu_mem_limit = 1024", "tensorrt = true", "cuda_graph = true", "tf32 = false"] {
             let why = refusal(option, "max_batch_size = 0", Device::Cpu);
             assert!(why.contains("applies to GPU instances"), "{option}: {why}");
         }
