@@ -17,27 +17,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 venv=.venv-cuda
-packages="nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85"
-if ! [ -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$packages" ]; then
-  echo "cuda-toolchain: installing $packages into $venv" >&2
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" >&2
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps $packages >&2
-  echo "$packages" > "$venv/.installed"
-fi
+# install_once MARKER PACKAGES: pip-installs PACKAGES into the venv unless
+# MARKER records that exactly these were installed.
+install_once() {
+  if ! [ -f "$venv/$1" ] || [ "$(cat "$venv/$1")" != "$2" ]; then
+    echo "cuda-toolchain: installing $2 into $venv" >&2
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" >&2
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps $2 >&2
+    echo "$2" > "$venv/$1"
+  fi
+}
+install_once .installed "nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85"
 root=$(cd "$(dirname "$(ls "$venv"/lib/python3*/site-packages/nvidia/cu13/bin/nvcc)")/.." && pwd)
 # The wheels keep the runtime library only as libcudart.so.13; linking with
 # -lcudart needs the unversioned name.
 [ -e "$root/lib/libcudart.so" ] || ln -s libcudart.so.13 "$root/lib/libcudart.so"
 link_dir="$PWD/$venv/link"
 link_libraries() {
-  local libs="nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88"
-  if ! [ -f "$venv/.installed-link" ] || [ "$(cat "$venv/.installed-link")" != "$libs" ]; then
-    echo "cuda-toolchain: installing $libs into $venv" >&2
-    # shellcheck disable=SC2086
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps $libs >&2
-    echo "$libs" > "$venv/.installed-link"
-  fi
+  install_once .installed-link "nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88"
   mkdir -p "$link_dir"
   local lib
   for lib in "$root"/lib/lib{cublas,cublasLt,curand,nvrtc}.so.*; do
