@@ -21,6 +21,7 @@ import argparse
 import json
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,12 +56,21 @@ def add_candle_model(repo, name, device):
     add_model(repo, name, toml + f'\n[instances]\ndevice = "{device}"\n', {1: FRAUD_CANDLE / "1"})
 
 
+def free_port():
+    """A port nothing listens on now (fixed offsets from one collided with
+    the source ports of the checks' own client connections)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
-    def __init__(self, sluice, repo, port, log, *extra):
+    def __init__(self, sluice, repo, log, *extra):
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [sluice, "serve", "--model-repository", str(repo), "--host", "127.0.0.1", "--http-port", str(port),
-             "--grpc-port", str(port + 1), "--model-control-mode", "explicit", "--log-level", "info",
+             "--grpc-port", str(free_port()), "--model-control-mode", "explicit", "--log-level", "info",
              "--shutdown-delay-secs", "0", *extra],
             stdout=log, stderr=subprocess.STDOUT)
         for _ in range(300):
@@ -204,8 +214,8 @@ def check_memory_cycles(server, results, cycles, gpu):
     assert not gpu or all(m >= 0 for m in driver), "gpu_memory_used_bytes follows the device"
 
 
-def check_budget(sluice, repo, port, log, results):
-    server = Server(sluice, repo, port, log, "--gpu-memory-budget", "1Mi")
+def check_budget(sluice, repo, log, results):
+    server = Server(sluice, repo, log, "--gpu-memory-budget", "1Mi")
     try:
         refused = server.load("heavy-gpu")
         reason = next((r.get("reason", "") for r in server.index() if r["name"] == "heavy-gpu"), "")
@@ -218,12 +228,12 @@ def check_budget(sluice, repo, port, log, results):
         server.stop()
 
 
-def check_candle(sluice, port, log, device, results):
+def check_candle(sluice, log, device, results):
     """The candle backend on `device` against itself on the CPU, in a server of that build."""
     repo = pathlib.Path(tempfile.mkdtemp(prefix="sluice-candle-"))
     add_candle_model(repo, "candle-cpu", "cpu")
     add_candle_model(repo, "candle-gpu", device)
-    server = Server(sluice, repo, port, log)
+    server = Server(sluice, repo, log)
     try:
         for model in ["candle-cpu", "candle-gpu"]:
             response = server.load(model)
@@ -238,7 +248,6 @@ def main():
     parser.add_argument("--sluice", required=True)
     parser.add_argument("--out", default=".")
     parser.add_argument("--cycles", type=int, default=50)
-    parser.add_argument("--port", type=int, default=18710, help="HTTP port (gRPC: the next one; budget check: +10)")
     parser.add_argument("--sluice-candle", help="a --features cuda,candle-cuda build: also check candle on the device")
     parser.add_argument("--device", default="cuda:0",
                         help="cpu runs the same checks on the CPU (the script's own test) and skips the GPU-only ones")
@@ -265,7 +274,7 @@ def main():
 
     results, failed = {}, []
     log = open(out / "sluice.log", "w")
-    server = Server(args.sluice, repo, args.port, log)
+    server = Server(args.sluice, repo, log)
     checks = [
         ("equal_to_cpu", lambda: check_equal_to_cpu(server, results, gpu)),
         ("cuda_graph", lambda: check_cuda_graph(server, results)),
@@ -288,7 +297,7 @@ def main():
     server.stop()
     if args.sluice_candle:
         try:
-            check_candle(args.sluice_candle, args.port + 20, log, args.device, results)
+            check_candle(args.sluice_candle, log, args.device, results)
             print(f"ok   candle: {json.dumps(results['candle'])}")
         except Exception as e:
             failed.append("candle")
@@ -298,7 +307,7 @@ def main():
         (out / "check.json").write_text(json.dumps(results, indent=2))
         sys.exit(1 if failed else 0)
     try:
-        check_budget(args.sluice, repo, args.port + 10, log, results)
+        check_budget(args.sluice, repo, log, results)
         print(f"ok   budget: {json.dumps(results['budget'])}")
     except Exception as e:
         failed.append("budget")
